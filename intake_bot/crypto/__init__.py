@@ -1,0 +1,130 @@
+"""The crypto envelope of format version 1: the only module that imports PyNaCl.
+
+Everything secret is a :class:`Secret` (or :class:`Plaintext`), everything storable a
+:class:`Ciphertext` subclass. Every failure to decrypt, unseal, unwrap or match a recomputed
+public key raises the one opaque :class:`DecryptionError`; a bad signature raises
+:class:`SignatureError`. See ARCHITECTURE.md, "Cryptography", for the design and each
+function's docstring for its contract.
+"""
+
+from ._audit import GENESIS_HASH, chain_hash, sign_audit_head, verify_audit_head
+from ._encoding import FORMAT_VERSION, encode_fields
+from ._errors import CryptoError, DecryptionError, SignatureError
+from ._files import (
+    CHUNK_BYTES,
+    HEADER_BYTES,
+    RECORD_BYTES,
+    FileDecryptor,
+    FileDigest,
+    FileEncryptor,
+    encrypted_size,
+    record_count,
+)
+from ._ids import ID_BYTES, fingerprint, key_id, random_id
+from ._keys import (
+    KDF_INSECURE_TEST,
+    KDF_MODERATE,
+    KDF_SENSITIVE,
+    KdfParams,
+    OrgPrivateKey,
+    SignedOrgKey,
+    SigningPrivateKey,
+    SigningPublicKey,
+    StaffPrivateKey,
+    VerifiedOrgKey,
+    WrappedStaffKey,
+    format_pin,
+    grant_org_key,
+    grant_signing_key,
+    hash_password,
+    open_org_grant,
+    open_signing_grant,
+    parse_pin,
+    unwrap_staff_key,
+    verify_org_key,
+    verify_password,
+    wrap_staff_key,
+)
+from ._padding import padme, payload_bucket
+from ._payload import (
+    DataKey,
+    PayloadContext,
+    PayloadKind,
+    decrypt_payload,
+    encrypt_payload,
+    open_data_key,
+    seal_data_key,
+)
+from ._secret import (
+    Ciphertext,
+    EncryptedPayload,
+    FileCiphertext,
+    Plaintext,
+    SealedDataKey,
+    SealedGrant,
+    Secret,
+    WrappedPrivateKey,
+)
+
+__all__ = [
+    "CHUNK_BYTES",
+    "FORMAT_VERSION",
+    "GENESIS_HASH",
+    "HEADER_BYTES",
+    "ID_BYTES",
+    "KDF_INSECURE_TEST",
+    "KDF_MODERATE",
+    "KDF_SENSITIVE",
+    "RECORD_BYTES",
+    "Ciphertext",
+    "CryptoError",
+    "DataKey",
+    "DecryptionError",
+    "EncryptedPayload",
+    "FileCiphertext",
+    "FileDecryptor",
+    "FileDigest",
+    "FileEncryptor",
+    "KdfParams",
+    "OrgPrivateKey",
+    "PayloadContext",
+    "PayloadKind",
+    "Plaintext",
+    "SealedDataKey",
+    "SealedGrant",
+    "Secret",
+    "SignatureError",
+    "SignedOrgKey",
+    "SigningPrivateKey",
+    "SigningPublicKey",
+    "StaffPrivateKey",
+    "VerifiedOrgKey",
+    "WrappedPrivateKey",
+    "WrappedStaffKey",
+    "chain_hash",
+    "decrypt_payload",
+    "encode_fields",
+    "encrypt_payload",
+    "encrypted_size",
+    "fingerprint",
+    "format_pin",
+    "grant_org_key",
+    "grant_signing_key",
+    "hash_password",
+    "key_id",
+    "open_data_key",
+    "open_org_grant",
+    "open_signing_grant",
+    "padme",
+    "parse_pin",
+    "payload_bucket",
+    "random_id",
+    "record_count",
+    "seal_data_key",
+    "sign_audit_head",
+    "unwrap_staff_key",
+    "verify_audit_head",
+    "verify_org_key",
+    "verify_password",
+    "wrap_staff_key",
+]

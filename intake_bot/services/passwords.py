@@ -1,0 +1,48 @@
+"""Password rules for staff: strength by zxcvbn, read from files, never from argv."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from zxcvbn import zxcvbn
+
+from intake_bot.crypto import Secret
+
+from .errors import ServiceError
+
+MIN_SCORE = 3
+"""zxcvbn score required (ARCHITECTURE.md): 3 = "safely unguessable", ~10^8 guesses+."""
+
+MAX_LENGTH = 256
+"""zxcvbn's matching is super-linear; longer inputs gain nothing and cost seconds."""
+
+
+def check_strength(password: Secret, user_inputs: list[str]) -> None:
+    """Raise :class:`ServiceError` unless the password scores at least :data:`MIN_SCORE`."""
+    try:
+        text = password.reveal().decode("utf-8")
+    except UnicodeDecodeError:
+        raise ServiceError("the password is not valid UTF-8 text") from None
+    if len(text) > MAX_LENGTH:
+        raise ServiceError(f"the password is longer than {MAX_LENGTH} characters")
+    result = zxcvbn(text, user_inputs=user_inputs)
+    if result["score"] < MIN_SCORE:
+        hint = result["feedback"].get("warning") or "use a longer passphrase of unrelated words"
+        raise ServiceError(
+            f"the password is too weak (strength {result['score']} of 4, needs {MIN_SCORE}): "
+            f"{hint.rstrip('.')}."
+        )
+
+
+def read_password_file(path: Path) -> Secret:
+    """A password from a file: the first line, without its line ending."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ServiceError(f"password file {path} does not exist") from None
+    except OSError as exc:
+        raise ServiceError(f"cannot read password file {path} ({exc.strerror})") from None
+    line = raw.splitlines()[0] if raw else b""
+    if not line:
+        raise ServiceError(f"password file {path} is empty")
+    return Secret(line)

@@ -1,0 +1,294 @@
+"""Tables. What is stored in the clear is only what triage and key management need.
+
+Reporter data (reports, sealed data keys, payloads, attachments, labels) lives in tables
+that SQLite creates ``WITHOUT ROWID``: rows are stored by their random primary key, so
+neither the physical order nor a rowid tells in which order reports arrived. Times in the
+clear are days (``*_on`` columns); exact times are inside the encryption. Ids are 128-bit
+random values from :func:`intake_bot.crypto.random_id`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from intake_bot.crypto import EncryptedPayload, SealedDataKey, SealedGrant, WrappedPrivateKey
+
+from .types import CiphertextColumn
+
+ID = LargeBinary(16)
+KEY = LargeBinary(32)
+WITHOUT_ROWID = {"sqlite_with_rowid": False}
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class OrgKeyState(StrEnum):
+    ACTIVE = "active"
+    RETIRED = "retired"
+
+
+class StaffState(StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    KEYHOLDER = "keyholder"
+    REVIEWER = "reviewer"
+
+
+class ReportState(StrEnum):
+    DRAFT = "draft"
+    INCOMPLETE = "incomplete"
+    SUBMITTED = "submitted"
+
+
+def _in(column: str, enum: type[StrEnum]) -> CheckConstraint:
+    values = ", ".join(f"'{member.value}'" for member in enum)
+    return CheckConstraint(f"{column} IN ({values})", name=f"{column}_valid")
+
+
+# --- Keys ---------------------------------------------------------------------------------
+
+
+class SigningKey(Base):
+    """The org signing key's public half (also pinned in a file outside the database)."""
+
+    __tablename__ = "signing_keys"
+
+    key_id: Mapped[bytes] = mapped_column(ID, primary_key=True)
+    public_key: Mapped[bytes] = mapped_column(KEY)
+    created_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class OrgKey(Base):
+    """An org X25519 public key with the signing key's signature; exactly one is active."""
+
+    __tablename__ = "org_keys"
+    __table_args__ = (
+        _in("state", OrgKeyState),
+        Index(
+            "one_active_org_key",
+            "state",
+            unique=True,
+            sqlite_where=text("state = 'active'"),
+            postgresql_where=text("state = 'active'"),
+        ),
+    )
+
+    key_id: Mapped[bytes] = mapped_column(ID, primary_key=True)
+    public_key: Mapped[bytes] = mapped_column(KEY)
+    signature: Mapped[bytes] = mapped_column(LargeBinary(64))
+    state: Mapped[str] = mapped_column(String(16))
+    created_on: Mapped[dt.date] = mapped_column(Date)
+    retired_on: Mapped[dt.date | None] = mapped_column(Date)
+    retired_by: Mapped[bytes | None] = mapped_column(ID, ForeignKey("staff.id"))
+
+
+class OrgKeyGrant(Base):
+    """An org private key sealed to one key-holder's public key."""
+
+    __tablename__ = "org_key_grants"
+
+    org_key_id: Mapped[bytes] = mapped_column(ID, ForeignKey("org_keys.key_id"), primary_key=True)
+    staff_id: Mapped[bytes] = mapped_column(
+        ID, ForeignKey("staff.id", ondelete="CASCADE"), primary_key=True
+    )
+    sealed: Mapped[SealedGrant] = mapped_column(CiphertextColumn(SealedGrant))
+    granted_by: Mapped[bytes | None] = mapped_column(ID, ForeignKey("staff.id"))
+    created_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class SigningKeyGrant(Base):
+    """The signing key's seed sealed to one key-holder's public key."""
+
+    __tablename__ = "signing_key_grants"
+
+    signing_key_id: Mapped[bytes] = mapped_column(
+        ID, ForeignKey("signing_keys.key_id"), primary_key=True
+    )
+    staff_id: Mapped[bytes] = mapped_column(
+        ID, ForeignKey("staff.id", ondelete="CASCADE"), primary_key=True
+    )
+    sealed: Mapped[SealedGrant] = mapped_column(CiphertextColumn(SealedGrant))
+    granted_by: Mapped[bytes | None] = mapped_column(ID, ForeignKey("staff.id"))
+    created_on: Mapped[dt.date] = mapped_column(Date)
+
+
+# --- Staff --------------------------------------------------------------------------------
+
+
+class Staff(Base):
+    """A staff account. Password and second factor are set by the member at enrolment."""
+
+    __tablename__ = "staff"
+    __table_args__ = (_in("state", StaffState),)
+
+    id: Mapped[bytes] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    state: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    created_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class StaffRole(Base):
+    __tablename__ = "staff_roles"
+    __table_args__ = (_in("role", Role),)
+
+    staff_id: Mapped[bytes] = mapped_column(
+        ID, ForeignKey("staff.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(16), primary_key=True)
+
+
+class StaffKey(Base):
+    """A key-holder's public key and private key wrapped under Argon2id of their password."""
+
+    __tablename__ = "staff_keys"
+
+    staff_id: Mapped[bytes] = mapped_column(
+        ID, ForeignKey("staff.id", ondelete="CASCADE"), primary_key=True
+    )
+    public_key: Mapped[bytes] = mapped_column(KEY)
+    salt: Mapped[bytes] = mapped_column(LargeBinary(16))
+    opslimit: Mapped[int] = mapped_column(BigInteger)
+    memlimit: Mapped[int] = mapped_column(BigInteger)
+    wrapped: Mapped[WrappedPrivateKey] = mapped_column(CiphertextColumn(WrappedPrivateKey))
+    created_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class Enrolment(Base):
+    """A one-time enrolment link, stored as the SHA-256 of its token; deleted when used."""
+
+    __tablename__ = "enrolments"
+
+    token_hash: Mapped[bytes] = mapped_column(KEY, primary_key=True)
+    staff_id: Mapped[bytes] = mapped_column(ID, ForeignKey("staff.id", ondelete="CASCADE"))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- Reports ------------------------------------------------------------------------------
+
+
+class Report(Base):
+    """A report's clear metadata: state, day, the urgent flag and staff triage fields."""
+
+    __tablename__ = "reports"
+    __table_args__ = (_in("state", ReportState), WITHOUT_ROWID)
+
+    id: Mapped[bytes] = mapped_column(ID, primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_on: Mapped[dt.date] = mapped_column(Date)
+    updated_on: Mapped[dt.date] = mapped_column(Date)
+    triage_status: Mapped[str] = mapped_column(String(32), default="new")
+    priority: Mapped[str] = mapped_column(String(16), default="normal")
+    assignee_id: Mapped[bytes | None] = mapped_column(
+        ID, ForeignKey("staff.id", ondelete="SET NULL")
+    )
+
+
+class ReportKey(Base):
+    """A report's data key sealed to one org key; the org key cannot go while it is used."""
+
+    __tablename__ = "report_keys"
+    __table_args__ = (WITHOUT_ROWID,)
+
+    report_id: Mapped[bytes] = mapped_column(
+        ID, ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True
+    )
+    org_key_id: Mapped[bytes] = mapped_column(
+        ID, ForeignKey("org_keys.key_id", ondelete="RESTRICT"), primary_key=True
+    )
+    sealed: Mapped[SealedDataKey] = mapped_column(CiphertextColumn(SealedDataKey))
+
+
+class Payload(Base):
+    """One encrypted payload (an answer, the report document, a note, …) in a random slot."""
+
+    __tablename__ = "payloads"
+    __table_args__ = (WITHOUT_ROWID,)
+
+    report_id: Mapped[bytes] = mapped_column(
+        ID, ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True
+    )
+    slot_id: Mapped[bytes] = mapped_column(ID, primary_key=True)
+    part: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    ciphertext: Mapped[EncryptedPayload] = mapped_column(CiphertextColumn(EncryptedPayload))
+    created_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class Attachment(Base):
+    """A file's ciphertext blob, by random id; name, type and digest are in the manifest."""
+
+    __tablename__ = "attachments"
+    __table_args__ = (WITHOUT_ROWID,)
+
+    id: Mapped[bytes] = mapped_column(ID, primary_key=True)
+    report_id: Mapped[bytes] = mapped_column(ID, ForeignKey("reports.id", ondelete="CASCADE"))
+    blob_size: Mapped[int] = mapped_column(BigInteger)
+    created_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class ReportLabel(Base):
+    """A triage label chosen by staff (never derived from content)."""
+
+    __tablename__ = "report_labels"
+    __table_args__ = (WITHOUT_ROWID,)
+
+    report_id: Mapped[bytes] = mapped_column(
+        ID, ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True
+    )
+    label: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+# --- Audit --------------------------------------------------------------------------------
+
+
+class AuditEntry(Base):
+    """One staff action in the hash chain. Never updated or deleted by the application."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(128))
+    details: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[bytes] = mapped_column(KEY)
+    hash: Mapped[bytes] = mapped_column(KEY)
+
+
+class AuditHead(Base):
+    """The chain's single head row; appends lock it, which serialises them."""
+
+    __tablename__ = "audit_head"
+    __table_args__ = (CheckConstraint("id = 1", name="single_head"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[bytes] = mapped_column(KEY)
