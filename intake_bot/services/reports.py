@@ -132,11 +132,15 @@ async def save_file(
     return StoredFile(file_id, encryptor.digest(), size)
 
 
+async def report_key(session: AsyncSession, keyring: Keyring, report_id: bytes) -> DataKey:
+    """A report's data key, opened with whichever org key the key-holder was granted."""
+    return keyring.open_data_key(await report_repo.sealed_keys(session, report_id))
+
+
 async def read_payloads(
-    session: AsyncSession, keyring: Keyring, report_id: bytes
+    session: AsyncSession, dek: DataKey, report_id: bytes
 ) -> list[tuple[PayloadKind, bytes, Plaintext]]:
     """Decrypt every payload of a report for a key-holder: (kind, slot id, plaintext)."""
-    dek = keyring.open_data_key(await report_repo.sealed_keys(session, report_id))
     return [
         (
             stored.kind,
@@ -151,11 +155,12 @@ async def read_payloads(
     ]
 
 
-async def read_file(
-    session: AsyncSession, blobs: BlobStore, keyring: Keyring, report_id: bytes, file_id: bytes
-) -> AsyncIterator[bytes]:
-    """Decrypt one attachment as a stream. Discard everything if it raises midway."""
-    dek = keyring.open_data_key(await report_repo.sealed_keys(session, report_id))
+async def read_file(blobs: BlobStore, dek: DataKey, file_id: bytes) -> AsyncIterator[bytes]:
+    """Decrypt one attachment as a stream. Discard everything if it raises midway.
+
+    Takes no session: a download must not hold a database transaction (on SQLite, the
+    write lock) open while it streams.
+    """
     decryptor = FileDecryptor(dek, file_id)
     async for piece in blobs.read(file_id):
         out = decryptor.update(piece)

@@ -60,11 +60,10 @@ async def active_org_key(session: AsyncSession) -> SignedOrgKey | None:
 
 async def list_org_keys(session: AsyncSession) -> list[OrgKeyInfo]:
     """Every org key, newest first, with how many reports depend on it and who holds it."""
-    counts = dict(
-        await session.execute(
-            select(ReportKey.org_key_id, func.count()).group_by(ReportKey.org_key_id)
-        )
+    counted = await session.execute(
+        select(ReportKey.org_key_id, func.count()).group_by(ReportKey.org_key_id)
     )
+    counts = {kid: int(n) for kid, n in counted}
     holders: dict[bytes, list[str]] = {}
     for kid, name in await session.execute(
         select(OrgKeyGrant.org_key_id, Staff.name)

@@ -1,0 +1,337 @@
+"""The ``intake`` command: the operator's interface (stable; tests and docs depend on it).
+
+Secrets come from files (``--password-file``) or a prompt, never from argv. ``--json``
+prints one JSON document on stdout. Every error is one line on stderr and a non-zero exit
+(1 for a failed command, 2 for a usage error); no traceback is ever printed, because a
+traceback can hold what it was processing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
+
+from .bootstrap import App, open_app
+from .config import Settings, SettingsError, load_settings
+from .crypto import (
+    CryptoError,
+    Secret,
+    SignatureError,
+    SignedOrgKey,
+    SigningPublicKey,
+    verify_org_key,
+)
+from .hygiene import harden_process
+from .logging import configure_logging
+from .services import ServiceError, accounts, installation, keyring
+from .services.passwords import read_password_file
+from .storage import keys as key_repo
+from .storage import migrate
+from .storage.models import Role
+
+Output = tuple[Any, str]
+"""A command's result: the JSON document and the text for people."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"intake: usage error: {message} (see '{self.prog} --help')\n")
+
+
+def _add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="intake",
+        description="Secure intake of human rights reports. Settings come from INTAKE_* "
+        "environment variables (see README).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    init = commands.add_parser(
+        "init",
+        help="create a new installation: keys, pin file and the first admin",
+        description="Create the data directory and database, the organisation signing key "
+        "(pinned in a file outside the database) and the first organisation key, and the "
+        "first admin, who is also the first key-holder and sets their own password.",
+    )
+    init.add_argument("--admin", metavar="NAME", help="the first admin's name (else prompted)")
+    init.add_argument(
+        "--password-file", type=Path, metavar="F", help="file holding the admin's password"
+    )
+    _add_json(init)
+
+    _add_json(commands.add_parser("migrate", help="bring the database schema up to date"))
+
+    keys = commands.add_parser("keys", help="organisation keys")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True, parser_class=_Parser)
+    _add_json(key_commands.add_parser("list", help="list org keys and the pinned signing key"))
+
+    users = commands.add_parser("users", help="staff accounts")
+    user_commands = users.add_subparsers(dest="users_command", required=True, parser_class=_Parser)
+    add = user_commands.add_parser(
+        "add",
+        help="invite a member: prints a one-time enrolment link",
+        description="Create a pending account and print a one-time enrolment link and token. "
+        "The member sets their own password with it; nobody else ever does.",
+    )
+    add.add_argument("name")
+    add.add_argument(
+        "--role",
+        action="append",
+        required=True,
+        choices=[role.value for role in Role],
+        help="admin, keyholder or reviewer; repeat for several",
+    )
+    _add_json(add)
+    enrol = user_commands.add_parser(
+        "enrol", help="set your own password with an enrolment token (key-holders get keys)"
+    )
+    enrol.add_argument("token")
+    enrol.add_argument(
+        "--password-file", type=Path, required=True, metavar="F", help="file with your password"
+    )
+    _add_json(enrol)
+    _add_json(user_commands.add_parser("list", help="list staff accounts"))
+    return parser
+
+
+# --- commands -------------------------------------------------------------------------
+
+
+def _prompt_password(label: str) -> Secret:
+    if not sys.stdin.isatty():
+        raise ServiceError(f"no terminal to ask for {label}: use --password-file")
+    first = getpass.getpass(f"{label}: ")
+    if first != getpass.getpass(f"{label} (again): "):
+        raise ServiceError("the passwords differ")
+    return Secret(first.encode("utf-8"))
+
+
+async def _ensure_current(app: App) -> None:
+    try:
+        current = await migrate.current_revision(app.engine)
+    except SQLAlchemyError:
+        raise ServiceError("cannot open the database (is INTAKE_DATABASE_URL right?)") from None
+    if current is None:
+        raise ServiceError("the database is empty: run 'intake init' first")
+    if current != migrate.head_revision():
+        raise ServiceError("the database schema is out of date: run 'intake migrate'")
+
+
+async def cmd_init(app: App, args: argparse.Namespace) -> Output:
+    name = args.admin
+    if name is None:
+        if not sys.stdin.isatty():
+            raise ServiceError("no terminal to ask for the admin's name: use --admin")
+        name = await asyncio.to_thread(input, "First admin's name: ")
+    if args.password_file is not None:
+        password = read_password_file(args.password_file)
+    else:
+        password = await asyncio.to_thread(_prompt_password, "Admin password")
+    done = await installation.initialise(app, name, password)
+    warning = (
+        f"{done.admin} is the only key-holder and no key backup exists: if this password is "
+        "lost, every report is lost. Enrol a second key-holder and grant them the keys."
+    )
+    doc = {
+        "data_dir": str(app.settings.data_dir),
+        "signing_key": {"fingerprint": done.signing_fingerprint, "pin": str(done.pin_path)},
+        "org_key": {"id": done.org_key_id, "fingerprint": done.org_fingerprint},
+        "admin": {
+            "name": done.admin,
+            "roles": [Role.ADMIN.value, Role.KEYHOLDER.value],
+            "key_fingerprint": done.admin_key_fingerprint,
+            "otpauth_uri": done.otpauth_uri,
+        },
+        "warnings": [warning],
+    }
+    text = "\n".join(
+        [
+            f"Initialised intake in {app.settings.data_dir}",
+            f"Signing key:   {done.signing_fingerprint}",
+            f"  pinned in    {done.pin_path} (keep it read-only; back it up)",
+            f"Org key:       {done.org_fingerprint}  (id {done.org_key_id})",
+            f"Admin:         {done.admin} (admin, keyholder)",
+            f"  key:         {done.admin_key_fingerprint}",
+            "Second factor: add this to an authenticator app, then clear your terminal:",
+            f"  {done.otpauth_uri}",
+            f"WARNING: {warning}",
+        ]
+    )
+    return doc, text
+
+
+async def cmd_migrate(app: App, _: argparse.Namespace) -> Output:
+    app.settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    before = await migrate.current_revision(app.engine)
+    await migrate.upgrade(app.engine)
+    after = await migrate.current_revision(app.engine)
+    text = f"schema at {after}" + ("" if before == after else f" (was {before or 'empty'})")
+    return {"from": before, "to": after}, text
+
+
+def _signed_by(pinned: SigningPublicKey, key: SignedOrgKey) -> bool:
+    try:
+        verify_org_key(pinned, key)
+    except SignatureError:
+        return False
+    return True
+
+
+async def cmd_keys_list(app: App, _: argparse.Namespace) -> Output:
+    await _ensure_current(app)
+    pinned = keyring.read_pin(app.settings.signing_key_pin)
+    async with app.sessions() as session:
+        infos = await key_repo.list_org_keys(session)
+    rows = [
+        {
+            "id": info.key.key_id.hex(),
+            "fingerprint": info.key.fingerprint,
+            "state": info.state.value,
+            "created": info.created_on.isoformat(),
+            "retired": info.retired_on.isoformat() if info.retired_on else None,
+            "reports": info.reports,
+            "holders": list(info.holders),
+            "signature_valid": _signed_by(pinned, info.key),
+        }
+        for info in infos
+    ]
+    doc = {
+        "signing_key": {"id": pinned.key_id.hex(), "fingerprint": pinned.fingerprint},
+        "keys": rows,
+    }
+    lines = [f"Pinned signing key: {pinned.fingerprint}", ""]
+    lines += [
+        f"{info.key.key_id.hex()}  {info.key.fingerprint}  {info.state.value:<7}  "
+        f"created {info.created_on}  reports {info.reports}  "
+        f"holders {', '.join(info.holders) or '-'}"
+        + ("" if _signed_by(pinned, info.key) else "  SIGNATURE INVALID: do not use")
+        for info in infos
+    ]
+    return doc, "\n".join(lines)
+
+
+async def cmd_users_add(app: App, args: argparse.Namespace) -> Output:
+    await _ensure_current(app)
+    invite = await accounts.add_member(app, args.name, [Role(r) for r in args.role])
+    roles = sorted(r.value for r in invite.roles)
+    doc = {
+        "name": invite.name,
+        "roles": roles,
+        "link": invite.link,
+        "token": invite.token,
+        "expires": invite.expires_at.isoformat(timespec="seconds"),
+    }
+    text = "\n".join(
+        [
+            f"Invited {invite.name} ({', '.join(roles)}). Give them this one-time link over a",
+            f"channel you trust; it works once and expires {invite.expires_at:%Y-%m-%d %H:%M} UTC:",
+            f"  {invite.link}",
+            f"Token (for 'intake users enrol'): {invite.token}",
+        ]
+    )
+    return doc, text
+
+
+async def cmd_users_enrol(app: App, args: argparse.Namespace) -> Output:
+    await _ensure_current(app)
+    done = await accounts.enrol(app, args.token, read_password_file(args.password_file))
+    roles = sorted(r.value for r in done.roles)
+    doc = {
+        "name": done.name,
+        "roles": roles,
+        "otpauth_uri": done.otpauth_uri,
+        "key_fingerprint": done.key_fingerprint,
+    }
+    lines = [f"Enrolled {done.name} ({', '.join(roles)})."]
+    if done.key_fingerprint:
+        lines.append(
+            f"Your key fingerprint: {done.key_fingerprint} (read it to whoever grants you keys)"
+        )
+    lines += ["Second factor: add this to an authenticator app:", f"  {done.otpauth_uri}"]
+    return doc, "\n".join(lines)
+
+
+async def cmd_users_list(app: App, _: argparse.Namespace) -> Output:
+    await _ensure_current(app)
+    members = await accounts.list_members(app)
+    rows = [
+        {
+            "name": m.name,
+            "roles": sorted(r.value for r in m.roles),
+            "state": m.state.value,
+            "created": m.created_on.isoformat(),
+            "key_fingerprint": accounts.key_fingerprint(m),
+        }
+        for m in members
+    ]
+    text = "\n".join(
+        f"{m.name:<20} {m.state.value:<8} {','.join(sorted(r.value for r in m.roles)):<24} "
+        f"{accounts.key_fingerprint(m) or '-'}"
+        for m in members
+    )
+    return rows, text or "no staff accounts"
+
+
+Command = Callable[[App, argparse.Namespace], Awaitable[Output]]
+
+_COMMANDS: dict[tuple[str, str | None], Command] = {
+    ("init", None): cmd_init,
+    ("migrate", None): cmd_migrate,
+    ("keys", "list"): cmd_keys_list,
+    ("users", "add"): cmd_users_add,
+    ("users", "enrol"): cmd_users_enrol,
+    ("users", "list"): cmd_users_list,
+}
+
+
+async def _run(settings: Settings, command: Command, args: argparse.Namespace) -> Output:
+    async with open_app(settings) as app:
+        return await command(app, args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``intake`` console script."""
+    harden_process()
+    args = build_parser().parse_args(argv)
+    sub = getattr(args, f"{args.command}_command", None)
+    command = _COMMANDS[(args.command, sub)]
+    try:
+        settings = load_settings()
+        configure_logging(settings.log_format.value, settings.log_level)
+        doc, text = asyncio.run(_run(settings, command, args))
+    except (ServiceError, SettingsError) as exc:
+        return _fail(str(exc))
+    except CryptoError as exc:
+        return _fail(f"{exc} (the keys or the database may have been tampered with)")
+    except SQLAlchemyError as exc:
+        return _fail(f"database error ({type(exc).__name__}); is the database reachable?")
+    except KeyboardInterrupt:
+        return _fail("interrupted")
+    except Exception as exc:  # noqa: BLE001  # the last line of defence: one line, no traceback
+        # Frames only (the safe renderer withholds messages), and only at DEBUG.
+        structlog.get_logger("intake.cli").debug("internal error", exc_info=exc)
+        return _fail(f"internal error ({type(exc).__name__}); details withheld")
+    print(json.dumps(doc, ensure_ascii=False, indent=2) if args.json else text)
+    return 0
+
+
+def _fail(message: str) -> int:
+    print(f"intake: error: {message}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
