@@ -11,12 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import nacl.bindings as b
@@ -43,6 +44,7 @@ STREAM_CHUNK = 64 * 1024
 FEED_PIECE = MIB
 MIN_SECONDS = 0.4
 REPEATS = 3
+_NPUB = b.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 
 
 def ops_per_second(operation: Callable[[], object]) -> float:
@@ -78,93 +80,82 @@ def best_seconds(operation: Callable[[], object]) -> float:
 # ---------------------------------------------------------------------------------------
 # Payloads
 
+PayloadRow = tuple[str, str, float, float, float]
+
 
 def raw_aead_encrypt(message: bytes, ad: bytes, key: bytes) -> bytes:
-    nonce = nacl.utils.random(b.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES)
+    nonce = nacl.utils.random(_NPUB)
     return nonce + b.crypto_aead_xchacha20poly1305_ietf_encrypt(message, ad, nonce, key)
 
 
 def raw_aead_decrypt(blob: bytes, ad: bytes, key: bytes) -> bytes:
-    npub = b.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
-    return b.crypto_aead_xchacha20poly1305_ietf_decrypt(blob[npub:], ad, blob[:npub], key)
+    return b.crypto_aead_xchacha20poly1305_ietf_decrypt(blob[_NPUB:], ad, blob[:_NPUB], key)
 
 
-def payload_rows() -> list[tuple[str, str, float, float, float]]:
-    """(size, operation, intake ops/s, raw ops/s on the same size, raw ops/s on the bucket)."""
+def payload_rows_for(size: int) -> list[PayloadRow]:
+    """(size, op, intake ops/s, raw ops/s on the same size, raw ops/s on the padded bucket)."""
     dek = DataKey.generate()
     key = dek.reveal()
     context = PayloadContext(PayloadKind.ANSWER, random_id(), random_id(), 0)
     ad = context.associated_data()
-    rows = []
-    for size in PAYLOAD_SIZES:
-        message = os.urandom(size)
-        padded = os.urandom(payload_bucket(size))
-        plaintext = Plaintext(message)
-        payload = encrypt_payload(dek, context, plaintext)
-        raw_blob = raw_aead_encrypt(message, ad, key)
-        raw_padded_blob = raw_aead_encrypt(padded, ad, key)
-        rows.append(
-            (
-                f"{size} B",
-                "encrypt",
-                ops_per_second(lambda: encrypt_payload(dek, context, plaintext)),
-                ops_per_second(lambda: raw_aead_encrypt(message, ad, key)),
-                ops_per_second(lambda: raw_aead_encrypt(padded, ad, key)),
-            )
-        )
-        rows.append(
-            (
-                f"{size} B",
-                "decrypt",
-                ops_per_second(lambda: decrypt_payload(dek, context, payload)),
-                ops_per_second(lambda: raw_aead_decrypt(raw_blob, ad, key)),
-                ops_per_second(lambda: raw_aead_decrypt(raw_padded_blob, ad, key)),
-            )
-        )
-    return rows
+    message = os.urandom(size)
+    bucket = os.urandom(payload_bucket(size))
+    plaintext = Plaintext(message)
+    payload = encrypt_payload(dek, context, plaintext)
+    raw_blob = raw_aead_encrypt(message, ad, key)
+    raw_bucket_blob = raw_aead_encrypt(bucket, ad, key)
+    return [
+        (
+            f"{size} B",
+            "encrypt",
+            ops_per_second(lambda: encrypt_payload(dek, context, plaintext)),
+            ops_per_second(lambda: raw_aead_encrypt(message, ad, key)),
+            ops_per_second(lambda: raw_aead_encrypt(bucket, ad, key)),
+        ),
+        (
+            f"{size} B",
+            "decrypt",
+            ops_per_second(lambda: decrypt_payload(dek, context, payload)),
+            ops_per_second(lambda: raw_aead_decrypt(raw_blob, ad, key)),
+            ops_per_second(lambda: raw_aead_decrypt(raw_bucket_blob, ad, key)),
+        ),
+    ]
 
 
 # ---------------------------------------------------------------------------------------
 # Files
 
 
-def pieces(blob: bytes, size: int) -> Iterator[bytes]:
-    for start in range(0, len(blob), size):
-        yield blob[start : start + size]
-
-
 def file_rows() -> list[tuple[str, float, float]]:
-    """(operation, intake MiB/s, raw secretstream MiB/s) on FILE_MIB of data."""
-    total = FILE_MIB * MIB
+    """(op, intake MiB/s, raw secretstream MiB/s) on FILE_MIB of data."""
     feed = os.urandom(FEED_PIECE)
     dek = DataKey.generate()
     file_id = random_id()
     key = b.crypto_secretstream_xchacha20poly1305_keygen()
     chunks = [feed[i : i + STREAM_CHUNK] for i in range(0, FEED_PIECE, STREAM_CHUNK)]
-    blob = bytearray()
+    pieces: list[bytes] = []
 
     def intake_encrypt() -> None:
-        blob.clear()
+        pieces.clear()
         encryptor = FileEncryptor(dek, file_id)
-        blob.extend(encryptor.header())
+        pieces.append(encryptor.header())
         for _ in range(FILE_MIB):
-            blob.extend(encryptor.update(feed))
-        for record in encryptor.finish():
-            blob.extend(record)
+            pieces.append(encryptor.update(feed))
+        pieces.extend(encryptor.finish())
 
     def intake_decrypt() -> None:
         decryptor = FileDecryptor(dek, file_id)
-        for piece in pieces(bytes(blob), FEED_PIECE):
+        for piece in pieces:
             decryptor.update(piece)
         decryptor.finish()
 
-    raw_records: list[bytes] = []
-    raw_header = [b""]
+    records: list[bytes] = []
+    header = [b""]
 
     def raw_push() -> None:
-        raw_records.clear()
+        records.clear()
         state = b.crypto_secretstream_xchacha20poly1305_state()
-        raw_header[0] = b.crypto_secretstream_xchacha20poly1305_init_push(state, key)
+        header[0] = b.crypto_secretstream_xchacha20poly1305_init_push(state, key)
         count = FILE_MIB * len(chunks)
         for index in range(count):
             tag = (
@@ -172,23 +163,21 @@ def file_rows() -> list[tuple[str, float, float]]:
                 if index == count - 1
                 else b.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
             )
-            raw_records.append(
-                b.crypto_secretstream_xchacha20poly1305_push(
-                    state, chunks[index % len(chunks)], None, tag
-                )
-            )
+            chunk = chunks[index % len(chunks)]
+            records.append(b.crypto_secretstream_xchacha20poly1305_push(state, chunk, None, tag))
 
     def raw_pull() -> None:
         state = b.crypto_secretstream_xchacha20poly1305_state()
-        b.crypto_secretstream_xchacha20poly1305_init_pull(state, raw_header[0], key)
-        for record in raw_records:
+        b.crypto_secretstream_xchacha20poly1305_init_pull(state, header[0], key)
+        for record in records:
             b.crypto_secretstream_xchacha20poly1305_pull(state, record, None)
 
-    mib = total / MIB
-    return [
-        ("encrypt", mib / best_seconds(intake_encrypt), mib / best_seconds(raw_push)),
-        ("decrypt", mib / best_seconds(intake_decrypt), mib / best_seconds(raw_pull)),
-    ]
+    # Encrypt first: each decryption reads what the matching encryption left behind.
+    rows = [("encrypt", FILE_MIB / best_seconds(intake_encrypt), FILE_MIB / best_seconds(raw_push))]
+    rows.append(
+        ("decrypt", FILE_MIB / best_seconds(intake_decrypt), FILE_MIB / best_seconds(raw_pull))
+    )
+    return rows
 
 
 # ---------------------------------------------------------------------------------------
@@ -200,9 +189,19 @@ def max_rss_kib() -> int:
     return peak // 1024 if sys.platform == "darwin" else peak
 
 
+def vm_hwm_kib() -> int:
+    """Peak RSS of this address space (Linux); -1 where /proc is not available."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return -1
+    match = re.search(r"^VmHWM:\s+(\d+) kB$", status, re.MULTILINE)
+    return int(match.group(1)) if match else -1
+
+
 def rss_probe(directory: Path, mebibytes: int) -> None:
-    """Child process: encrypt to a file and decrypt it back; print the peak RSS as JSON."""
-    before = max_rss_kib()
+    """Worker process: encrypt to a file and decrypt it back; print the peak RSS as JSON."""
+    before, hwm_before = max_rss_kib(), vm_hwm_kib()
     dek = DataKey.generate()
     file_id = random_id()
     path = directory / "blob"
@@ -219,17 +218,27 @@ def rss_probe(directory: Path, mebibytes: int) -> None:
         while piece := blob.read(FEED_PIECE):
             decryptor.update(piece)
     decryptor.finish()
-    seconds = time.perf_counter() - started
-    print(json.dumps({"before": before, "after": max_rss_kib(), "seconds": seconds}))
+    figures = {
+        "before": before,
+        "after": max_rss_kib(),
+        "hwm_before": hwm_before,
+        "hwm_after": vm_hwm_kib(),
+        "seconds": time.perf_counter() - started,
+    }
+    print(json.dumps(figures))
+
+
+# Linux carries a process's ru_maxrss high-water mark across fork/vfork and exec, so a
+# worker started straight from this process (large after the file benchmark) would report
+# our peak as its own. A tiny relay interpreter in between gives the worker a clean baseline.
+RELAY = "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))"
 
 
 def memory_figures() -> dict[str, float]:
     with tempfile.TemporaryDirectory() as directory:
+        command = [sys.executable, __file__, "--rss-probe", directory, str(MEMORY_MIB)]
         result = subprocess.run(
-            [sys.executable, __file__, "--rss-probe", directory, str(MEMORY_MIB)],
-            capture_output=True,
-            text=True,
-            check=True,
+            [sys.executable, "-c", RELAY, *command], capture_output=True, text=True, check=True
         )
     figures: dict[str, float] = json.loads(result.stdout.strip().splitlines()[-1])
     return figures
@@ -239,8 +248,14 @@ def memory_figures() -> dict[str, float]:
 # Report
 
 
-def rule(width: int) -> None:
-    print("-" * width)
+def table(title: list[str], header: str, lines: list[str]) -> None:
+    for line in title:
+        print(line)
+    print(header)
+    print("-" * len(header))
+    for line in lines:
+        print(line)
+    print()
 
 
 def main() -> None:
@@ -252,42 +267,54 @@ def main() -> None:
         return
 
     print(f"intake crypto benchmark (Python {sys.version.split()[0]}, {sys.platform})")
-    print()
-    print("Payloads: encrypt_payload/decrypt_payload vs raw XChaCha20-Poly1305-IETF")
-    print("(raw = same plaintext unpadded; raw@bucket = plaintext of the padded bucket size;")
-    print(" both raw columns include a fresh random nonce, as encrypt_payload does)")
-    header = (
-        f"{'size':>8} {'op':<8} {'intake ops/s':>13} {'raw ops/s':>11} {'ratio':>6}"
-        f" {'raw@bucket ops/s':>17} {'ratio':>6}"
-    )
-    print(header)
-    rule(len(header))
-    for size, op, intake, raw, raw_bucket in payload_rows():
-        print(
-            f"{size:>8} {op:<8} {intake:>13,.0f} {raw:>11,.0f} {intake / raw:>6.2f}"
-            f" {raw_bucket:>17,.0f} {intake / raw_bucket:>6.2f}"
-        )
-    print()
-    print(f"Files: FileEncryptor/FileDecryptor ({FILE_MIB} MiB fed in 1 MiB pieces)")
-    print(f"vs raw crypto_secretstream push/pull in {STREAM_CHUNK // 1024} KiB chunks")
-    header = f"{'op':<8} {'intake MiB/s':>13} {'raw MiB/s':>11} {'ratio':>6}"
-    print(header)
-    rule(len(header))
-    for op, intake, raw in file_rows():
-        print(f"{op:<8} {intake:>13,.0f} {raw:>11,.0f} {intake / raw:>6.2f}")
-    print()
-    memory = memory_figures()
-    growth = (memory["after"] - memory["before"]) / 1024
-    print(f"Peak memory: {MEMORY_MIB} MiB file encrypted to disk and decrypted back (subprocess)")
-    header = f"{'max RSS before':>15} {'max RSS after':>14} {'growth':>9} {'time':>7}"
-    print(header)
-    rule(len(header))
-    print(
-        f"{memory['before'] / 1024:>11.1f} MiB {memory['after'] / 1024:>10.1f} MiB"
-        f" {growth:>5.1f} MiB {memory['seconds']:>6.2f}s"
-    )
-    print()
     print("ratio = intake throughput / raw throughput (1.00 = no overhead)")
+    print()
+
+    rows = [row for size in PAYLOAD_SIZES for row in payload_rows_for(size)]
+    table(
+        [
+            "Payloads: encrypt_payload/decrypt_payload vs raw XChaCha20-Poly1305-IETF",
+            "  raw        = the same plaintext, unpadded, same associated data",
+            "  raw@bucket = a plaintext of the padded bucket size intake really encrypts",
+            "  (both raw columns draw a fresh 24-byte nonce, as encrypt_payload does)",
+        ],
+        f"{'size':>7}  {'op':<7} {'intake op/s':>11} {'raw op/s':>10} {'ratio':>5}"
+        f"  {'raw@bucket op/s':>15} {'ratio':>5}",
+        [
+            f"{size:>7}  {op:<7} {intake:>11,.0f} {raw:>10,.0f} {intake / raw:>5.2f}"
+            f"  {bucket:>15,.0f} {intake / bucket:>5.2f}"
+            for size, op, intake, raw, bucket in rows
+        ],
+    )
+
+    table(
+        [
+            f"Files: FileEncryptor/FileDecryptor, {FILE_MIB} MiB fed in 1 MiB pieces,",
+            f"  vs raw crypto_secretstream push/pull in {STREAM_CHUNK // 1024} KiB chunks",
+        ],
+        f"{'op':<7} {'intake MiB/s':>12} {'raw MiB/s':>10} {'ratio':>5}",
+        [
+            f"{op:<7} {intake:>12,.0f} {raw:>10,.0f} {intake / raw:>5.2f}"
+            for op, intake, raw in file_rows()
+        ],
+    )
+
+    memory = memory_figures()
+    measures = [("ru_maxrss", memory["before"], memory["after"])]
+    if memory["hwm_before"] >= 0:
+        measures.append(("VmHWM (/proc)", memory["hwm_before"], memory["hwm_after"]))
+    table(
+        [
+            f"Peak memory: a {MEMORY_MIB} MiB file encrypted to disk and decrypted back",
+            f"  in a fresh process (1 MiB pieces; took {memory['seconds']:.2f} s)",
+        ],
+        f"{'measure':<14} {'before':>10} {'after':>10} {'growth':>10}",
+        [
+            f"{name:<14} {before / 1024:>6.1f} MiB {after / 1024:>6.1f} MiB"
+            f" {(after - before) / 1024:>6.1f} MiB"
+            for name, before, after in measures
+        ],
+    )
 
 
 if __name__ == "__main__":

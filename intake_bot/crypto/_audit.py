@@ -12,6 +12,7 @@ import nacl.hash
 from nacl.encoding import RawEncoder
 
 from ._encoding import FORMAT_VERSION, encode_fields
+from ._errors import SignatureError
 from ._keys import SigningPrivateKey, SigningPublicKey
 
 GENESIS_HASH = bytes(32)
@@ -36,4 +37,8 @@ def sign_audit_head(signer: SigningPrivateKey, seq: int, head: bytes) -> bytes:
 
 def verify_audit_head(pinned: SigningPublicKey, seq: int, head: bytes, signature: bytes) -> None:
     """Raise :class:`SignatureError` unless the exported head was signed by the org."""
-    pinned.verify(_head_message(seq, head), signature)
+    try:
+        message = _head_message(seq, head)
+    except ValueError:
+        raise SignatureError from None
+    pinned.verify(message, signature)

@@ -11,12 +11,17 @@ FORMAT_VERSION = 1
 
 
 def encode_fields(*fields: bytes | str | int) -> bytes:
-    """Length-prefix each field; ints are 8-byte big-endian, str is UTF-8."""
+    """Length-prefix each field; ints are 8-byte big-endian, str is UTF-8.
+
+    Raises ``ValueError`` for an int outside 0 to 2**64 - 1 (never a silent wrap).
+    """
     out = bytearray()
     for field in fields:
         if isinstance(field, bool):
             raise TypeError("booleans are not fields")
         if isinstance(field, int):
+            if not 0 <= field < 2**64:
+                raise ValueError("integer fields are 0 to 2**64 - 1")
             raw = field.to_bytes(8, "big", signed=False)
         elif isinstance(field, str):
             raw = field.encode("utf-8")

@@ -103,6 +103,7 @@ class FileEncryptor:
         self._sha = hashlib.sha256()
         self._records = 0
         self._finished = False
+        self._complete = False
 
     def header(self) -> FileCiphertext:
         return FileCiphertext(_VERSION_BYTE + self._header)
@@ -127,21 +128,29 @@ class FileEncryptor:
         return FileCiphertext(out)
 
     def finish(self) -> Iterator[FileCiphertext]:
-        """Yield the remaining records one at a time: last data, padding, FINAL."""
+        """Close the input and return the remaining records: last data, padding, FINAL.
+
+        No more :meth:`update` is accepted from this call on; iterate the result to the end
+        (records are produced one at a time, so padding costs no memory).
+        """
         if self._finished:
             raise ValueError("encryptor already finished")
         self._finished = True
         total = record_count(self._size)
         pending = bytes(self._buffer)
         self._buffer.clear()
+        return self._tail(pending, total)
+
+    def _tail(self, pending: bytes, total: int) -> Iterator[FileCiphertext]:
         while self._records < total:
             tag = _TAG_FINAL if self._records == total - 1 else _TAG_MESSAGE
             yield FileCiphertext(self._push(pending, tag))
             pending = b""
+        self._complete = True
 
     def digest(self) -> FileDigest:
-        """Size and SHA-256 of the plaintext; valid after :meth:`finish` is exhausted."""
-        if not self._finished or self._buffer:
+        """Size and SHA-256 of the plaintext; only once the FINAL record was produced."""
+        if not self._complete:
             raise ValueError("digest before the stream was finished")
         return FileDigest(self._size, self._sha.hexdigest())
 

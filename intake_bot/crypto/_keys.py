@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
+from typing import NoReturn
 
 import nacl.bindings
 import nacl.exceptions
@@ -133,6 +134,9 @@ class SigningPrivateKey:
     def __repr__(self) -> str:
         return "<SigningPrivateKey: <SECRET>>"
 
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("private keys cannot be pickled")
+
 
 _PIN_TAG = "intake-signing-key-v1"
 
@@ -245,6 +249,9 @@ class OrgPrivateKey:
     def __repr__(self) -> str:
         return "<OrgPrivateKey: <SECRET>>"
 
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("private keys cannot be pickled")
+
 
 # ---------------------------------------------------------------------------------------
 # Staff keys and grants
@@ -278,6 +285,9 @@ class StaffPrivateKey:
 
     def __repr__(self) -> str:
         return "<StaffPrivateKey: <SECRET>>"
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("private keys cannot be pickled")
 
 
 @dataclass(frozen=True, slots=True)

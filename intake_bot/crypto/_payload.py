@@ -54,8 +54,12 @@ class PayloadContext:
     part: int = 0
 
     def associated_data(self) -> bytes:
-        if len(self.report_id) != ID_BYTES or len(self.slot_id) != ID_BYTES or self.part < 0:
-            raise ValueError("payload context needs 16-byte ids and a part >= 0")
+        if (
+            len(self.report_id) != ID_BYTES
+            or len(self.slot_id) != ID_BYTES
+            or not 0 <= self.part < 2**64
+        ):
+            raise ValueError("payload context needs 16-byte ids and a part from 0 to 2**64 - 1")
         return encode_fields(
             FORMAT_VERSION, self.kind.value, self.report_id, self.slot_id, self.part
         )

@@ -45,7 +45,8 @@ class Secret:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Secret):
             return NotImplemented
-        return hmac.compare_digest(self._value, other._value)
+        # A data key never equals a plaintext that happens to hold the same bytes.
+        return type(self) is type(other) and hmac.compare_digest(self._value, other._value)
 
     __hash__ = None  # type: ignore[assignment]  # equal secrets must not leak via hashing
 

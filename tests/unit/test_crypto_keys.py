@@ -7,7 +7,7 @@ import pickle
 import re
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from intake_bot.crypto import (
@@ -180,7 +180,7 @@ def test_staff_key_wrap_round_trip(seed: bytes, password: Secret) -> None:
     wrapped = wrap_staff_key(staff, password, TEST_KDF)
     assert wrapped.public_key == staff.public_key
     assert wrapped.params == TEST_KDF
-    assert seed not in wrapped.ciphertext
+    assert wrapped.ciphertext.find(seed) == -1
     unwrapped = unwrap_staff_key(wrapped, password, TEST_KDF)
     assert unwrapped.public_key == staff.public_key
     # Functionally the same key: it opens a grant made to the original.
@@ -200,8 +200,7 @@ def test_wrapping_uses_a_fresh_salt() -> None:
 @settings(max_examples=25, deadline=None)
 @given(password=passwords, wrong=passwords)
 def test_wrong_password_fails(password: Secret, wrong: Secret) -> None:
-    if password == wrong:
-        return
+    assume(password != wrong)
     wrapped = wrap_staff_key(StaffPrivateKey.generate(), password, TEST_KDF)
     with pytest.raises(DecryptionError):
         unwrap_staff_key(wrapped, wrong, TEST_KDF)
@@ -298,7 +297,7 @@ def test_org_grant_round_trip(org_seed: bytes, staff_seed: bytes) -> None:
     holder = StaffPrivateKey(Secret(staff_seed))
     grant = grant_org_key(org, holder.public_key)
     assert isinstance(grant, SealedGrant)
-    assert org_seed not in grant
+    assert grant.find(org_seed) == -1
     opened = open_org_grant(grant, holder, org.key_id)
     assert _same_org_key(opened, org)
 
@@ -309,7 +308,7 @@ def test_signing_grant_round_trip(signing_seed: bytes, staff_seed: bytes) -> Non
     signer = SigningPrivateKey(Secret(signing_seed))
     holder = StaffPrivateKey(Secret(staff_seed))
     grant = grant_signing_key(signer, holder.public_key)
-    assert signing_seed not in grant
+    assert grant.find(signing_seed) == -1
     opened = open_signing_grant(grant, holder, signer.public)
     assert opened.seed() == signer.seed()
     # The opened key signs org keys that verify against the pin.
@@ -516,34 +515,17 @@ def test_chain_hash_changes_with_either_input(previous: bytes, entry: bytes, oth
 def test_chain_hash_fields_are_separated() -> None:
     """Length prefixes: moving a byte between previous hash and entry changes the hash."""
     assert chain_hash(b"ab", b"c") != chain_hash(b"a", b"bc")
-    assert GENESIS_HASH == bytes(32)
+    assert bytes(32) == GENESIS_HASH
 
 
-# ---------------------------------------------------------------------------------------
-# Known gaps in the crypto module (see the report); strict so that a fix is noticed.
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="private key objects are not Secrets: pickle stores the raw key",
-)
 @pytest.mark.parametrize("cls", [OrgPrivateKey, StaffPrivateKey, SigningPrivateKey])
 def test_private_keys_cannot_be_pickled(
     cls: type[OrgPrivateKey] | type[StaffPrivateKey] | type[SigningPrivateKey],
 ) -> None:
-    try:
+    with pytest.raises(TypeError):
         pickle.dumps(cls.generate())
-    except TypeError:
-        return
-    raise AssertionError(f"{cls.__name__} was pickled with its private key")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="a negative sequence number escapes as OverflowError, not SignatureError",
-)
 def test_audit_head_with_negative_seq_is_a_signature_error() -> None:
     signer = SigningPrivateKey.generate()
     signature = sign_audit_head(signer, 1, bytes(32))
