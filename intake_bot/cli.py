@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import getpass
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -38,12 +39,23 @@ from .storage import keys as key_repo
 from .storage import migrate
 from .storage.models import Role
 
+STDIN = "-"
+"""Where a secret-ish argument may say "read me from standard input"."""
+
 Output = tuple[Any, str]
 """A command's result: the JSON document and the text for people."""
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # No abbreviations: "--password" must not silently mean "--password-file".
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments"):
+            # The arguments may be a secret typed where it does not belong: never echo them.
+            message = "unrecognized arguments"
         self.exit(2, f"intake: usage error: {message} (see '{self.prog} --help')\n")
 
 
@@ -98,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     enrol = user_commands.add_parser(
         "enrol", help="set your own password with an enrolment token (key-holders get keys)"
     )
-    enrol.add_argument("token")
+    enrol.add_argument("token", help="the enrolment token, or - to read it from standard input")
     enrol.add_argument(
         "--password-file", type=Path, required=True, metavar="F", help="file with your password"
     )
@@ -247,7 +259,10 @@ async def cmd_users_add(app: App, args: argparse.Namespace) -> Output:
 
 async def cmd_users_enrol(app: App, args: argparse.Namespace) -> Output:
     await _ensure_current(app)
-    done = await accounts.enrol(app, args.token, read_password_file(args.password_file))
+    token = args.token
+    if token == STDIN:
+        token = sys.stdin.readline().strip()
+    done = await accounts.enrol(app, token, read_password_file(args.password_file))
     roles = sorted(r.value for r in done.roles)
     doc = {
         "name": done.name,
@@ -305,6 +320,10 @@ async def _run(settings: Settings, command: Command, args: argparse.Namespace) -
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``intake`` console script."""
     harden_process()
+    # A terminal that cannot show a name must not turn a finished command into a crash.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     sub = getattr(args, f"{args.command}_command", None)
     command = _COMMANDS[(args.command, sub)]
@@ -318,13 +337,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"{exc} (the keys or the database may have been tampered with)")
     except SQLAlchemyError as exc:
         return _fail(f"database error ({type(exc).__name__}); is the database reachable?")
+    except OSError as exc:
+        # strerror is the system's text ("Connection refused"), never our data.
+        return _fail(f"{exc.strerror or type(exc).__name__} (is the database reachable?)")
     except KeyboardInterrupt:
         return _fail("interrupted")
     except Exception as exc:  # noqa: BLE001  # the last line of defence: one line, no traceback
         # Frames only (the safe renderer withholds messages), and only at DEBUG.
         structlog.get_logger("intake.cli").debug("internal error", exc_info=exc)
         return _fail(f"internal error ({type(exc).__name__}); details withheld")
-    print(json.dumps(doc, ensure_ascii=False, indent=2) if args.json else text)
+    try:
+        print(json.dumps(doc, ensure_ascii=False, indent=2) if args.json else text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (e.g. "| head"): say nothing more, write nothing more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 0
 
 

@@ -76,6 +76,11 @@ class Settings:
     runtime_dir: Path
     kdf_profile: KdfProfile
     enrolment_hours: int
+    max_file_mb: int
+    max_report_files: int
+    max_report_mb: int
+    max_open_drafts: int
+    min_free_disk_mb: int
 
     @property
     def blob_dir(self) -> Path:
@@ -102,6 +107,11 @@ _NAMES = frozenset(
         "runtime_dir",
         "kdf_profile",
         "enrolment_hours",
+        "max_file_mb",
+        "max_report_files",
+        "max_report_mb",
+        "max_open_drafts",
+        "min_free_disk_mb",
     }
 )
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -123,6 +133,8 @@ def _raw_values(environ: Mapping[str, str]) -> dict[str, str]:
         if name in _NAMES:
             values[name] = value
         elif name.endswith("_file") and name[: -len("_file")] in _SECRETS:
+            if key[: -len("_FILE")] in environ:
+                raise SettingsError(f"{key[: -len('_FILE')]} and {key}: give one, not both")
             values[name[: -len("_file")]] = _read_secret_file(key, value)
         else:
             raise SettingsError(f"{key}: unknown setting")
@@ -237,4 +249,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         runtime_dir=get("runtime_dir", Path, Path("/dev/shm")),  # noqa: S108  # tmpfs by design
         kdf_profile=get("kdf_profile", _choice(KdfProfile), KdfProfile.MODERATE),
         enrolment_hours=get("enrolment_hours", _positive, 72),
+        max_file_mb=get("max_file_mb", _positive, 20),
+        max_report_files=get("max_report_files", _positive, 50),
+        max_report_mb=get("max_report_mb", _positive, 500),
+        max_open_drafts=get("max_open_drafts", _positive, 1000),
+        min_free_disk_mb=get("min_free_disk_mb", _positive, 1024),
     )

@@ -36,24 +36,39 @@ SENSITIVE_KEYS = frozenset(
     {
         "answer",
         "body",
+        "callback_data",
+        "caption",
+        "chat",
         "chat_id",
         "contact",
         "content",
+        "document",
+        "error",
+        "file_id",
         "file_name",
+        "file_unique_id",
         "filename",
         "first_name",
+        "forward_origin",
+        "from",
         "from_user",
         "ip",
         "language_code",
         "last_name",
+        "latitude",
+        "location",
+        "longitude",
+        "message",
         "password",
         "path",
         "payload",
         "peer",
         "phone",
         "phone_number",
+        "photo",
         "plaintext",
         "remote",
+        "reply",
         "secret",
         "text",
         "token",
@@ -62,6 +77,9 @@ SENSITIVE_KEYS = frozenset(
         "user",
         "user_id",
         "username",
+        "venue",
+        "video",
+        "voice",
     }
 )
 """Keys whose values are never logged, whatever they hold."""
@@ -99,6 +117,17 @@ def _clean(value: Any) -> Any:
         return value
     # Unknown objects are rendered by type only: their repr may hold anything.
     return f"<{type(value).__name__}>"
+
+
+def _key(key: object) -> str:
+    """Mapping keys as text: ids (bytes) as hex, anything else by type."""
+    if isinstance(key, str):
+        return scrub(key)
+    if isinstance(key, bytes):
+        return key.hex()
+    if isinstance(key, bool | int | float):
+        return str(key)
+    return f"<{type(key).__name__}>"
 
 
 def redact(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
@@ -198,7 +227,10 @@ def configure_logging(
     access.disabled = True
     access.propagate = False
     logging.captureWarnings(True)
+    # A handler that fails must stay silent: stdlib would print the raw, unredacted record.
+    logging.raiseExceptions = False
     sys.excepthook = _excepthook
+    sys.unraisablehook = _unraisablehook
     threading.excepthook = _thread_excepthook
 
 
@@ -208,6 +240,12 @@ def _no_exc_info(sio: TextIO, exc_info: Any) -> None:
 
 def _excepthook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
     structlog.get_logger("intake").critical("uncaught exception", exc_info=exc)
+
+
+def _unraisablehook(args: Any) -> None:
+    """Exceptions in ``__del__`` and finalisers: CPython would print message and object."""
+    if args.exc_value is not None:
+        structlog.get_logger("intake").error("unraisable exception", exc_info=args.exc_value)
 
 
 def _thread_excepthook(args: threading.ExceptHookArgs) -> None:

@@ -9,6 +9,14 @@ function's docstring for its contract.
 
 from ._audit import GENESIS_HASH, chain_hash, sign_audit_head, verify_audit_head
 from ._encoding import FORMAT_VERSION, encode_fields
+from ._ephemeral import (
+    boot_tag,
+    new_secret,
+    next_handle_key,
+    open_draft_box,
+    reporter_handle,
+    seal_draft_box,
+)
 from ._errors import CryptoError, DecryptionError, SignatureError
 from ._files import (
     CHUNK_BYTES,
@@ -55,6 +63,13 @@ from ._payload import (
     open_data_key,
     seal_data_key,
 )
+from ._receipt import (
+    RECEIPT_WORDS,
+    new_receipt_code,
+    normalise_receipt,
+    receipt_lookup_id,
+    receipt_reply_key,
+)
 from ._secret import (
     Ciphertext,
     EncryptedPayload,
@@ -63,6 +78,7 @@ from ._secret import (
     SealedDataKey,
     SealedGrant,
     Secret,
+    WrappedDraftBox,
     WrappedPrivateKey,
 )
 
@@ -75,6 +91,7 @@ __all__ = [
     "KDF_INSECURE_TEST",
     "KDF_MODERATE",
     "KDF_SENSITIVE",
+    "RECEIPT_WORDS",
     "RECORD_BYTES",
     "Ciphertext",
     "CryptoError",
@@ -99,8 +116,10 @@ __all__ = [
     "SigningPublicKey",
     "StaffPrivateKey",
     "VerifiedOrgKey",
+    "WrappedDraftBox",
     "WrappedPrivateKey",
     "WrappedStaffKey",
+    "boot_tag",
     "chain_hash",
     "decrypt_payload",
     "encode_fields",
@@ -112,15 +131,24 @@ __all__ = [
     "grant_signing_key",
     "hash_password",
     "key_id",
+    "new_receipt_code",
+    "new_secret",
+    "next_handle_key",
+    "normalise_receipt",
     "open_data_key",
+    "open_draft_box",
     "open_org_grant",
     "open_signing_grant",
     "padme",
     "parse_pin",
     "payload_bucket",
     "random_id",
+    "receipt_lookup_id",
+    "receipt_reply_key",
     "record_count",
+    "reporter_handle",
     "seal_data_key",
+    "seal_draft_box",
     "sign_audit_head",
     "unwrap_staff_key",
     "verify_audit_head",

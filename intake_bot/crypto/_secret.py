@@ -92,5 +92,9 @@ class FileCiphertext(Ciphertext):
     """A piece of an encrypted file blob (header or records), as the encryptor emits it."""
 
 
+class WrappedDraftBox(Ciphertext):
+    """A draft's data key and wipe list under the boot secret (unreadable after a reboot)."""
+
+
 class WrappedPrivateKey(Ciphertext):
     """A key-holder's private key under a key derived from their own password."""

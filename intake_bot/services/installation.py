@@ -56,6 +56,7 @@ async def initialise(app: App, admin_name: str, password: Secret) -> Installatio
     if pin_path.exists():
         raise ServiceError(f"already initialised: {pin_path} exists")
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    settings.data_dir.chmod(0o700)
     pin_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     await migrate.upgrade(app.engine)
     async with app.sessions() as session:

@@ -101,13 +101,13 @@ async def save_payload(
     return slot
 
 
-async def save_file(
-    session: AsyncSession, blobs: BlobStore, report: OpenReport, source: AsyncIterable[bytes]
+async def store_file_blob(
+    blobs: BlobStore, report: OpenReport, source: AsyncIterable[bytes]
 ) -> StoredFile:
-    """Encrypt a file chunk by chunk as it arrives and store it; memory stays flat.
+    """Encrypt a file chunk by chunk as it arrives and write its blob; memory stays flat.
 
-    The blob is written before the attachment row; if the row cannot be stored the blob is
-    removed again. The digest (size, SHA-256) goes into the caller's encrypted manifest.
+    Uses no database session, so a slow download holds no transaction open. Record it
+    with :func:`record_file` afterwards (or delete the blob if that is no longer wanted).
     """
     file_id = random_id()
     encryptor = FileEncryptor(report.dek, file_id)
@@ -122,14 +122,34 @@ async def save_file(
             yield record
 
     size = await blobs.write(file_id, ciphertext())
+    return StoredFile(file_id, encryptor.digest(), size)
+
+
+async def record_file(
+    session: AsyncSession, blobs: BlobStore, report: OpenReport, stored: StoredFile
+) -> None:
+    """Add the attachment row for a stored blob; the blob is removed if that fails."""
     try:
         await report_repo.add_attachment(
-            session, file_id=file_id, report_id=report.report_id, blob_size=size, day=_today()
+            session,
+            file_id=stored.file_id,
+            report_id=report.report_id,
+            blob_size=stored.blob_size,
+            day=_today(),
         )
     except BaseException:
-        await blobs.delete(file_id)
+        await blobs.delete(stored.file_id)
         raise
-    return StoredFile(file_id, encryptor.digest(), size)
+
+
+async def save_file(
+    session: AsyncSession, blobs: BlobStore, report: OpenReport, source: AsyncIterable[bytes]
+) -> StoredFile:
+    """:func:`store_file_blob` then :func:`record_file`. The digest (size, SHA-256) goes
+    into the caller's encrypted manifest."""
+    stored = await store_file_blob(blobs, report, source)
+    await record_file(session, blobs, report, stored)
+    return stored
 
 
 async def report_key(session: AsyncSession, keyring: Keyring, report_id: bytes) -> DataKey:

@@ -28,7 +28,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from intake_bot.crypto import EncryptedPayload, SealedDataKey, SealedGrant, WrappedPrivateKey
+from intake_bot.crypto import (
+    EncryptedPayload,
+    SealedDataKey,
+    SealedGrant,
+    WrappedDraftBox,
+    WrappedPrivateKey,
+)
 
 from .types import CiphertextColumn
 
@@ -263,6 +269,34 @@ class ReportLabel(Base):
         ID, ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True
     )
     label: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class Draft(Base):
+    """An open draft: the reporter's handle (a MAC of their user id under a key that dies
+    with the boot) and the boot-wrapped box with the report key. Deleted at submit, cancel
+    or close; after a reboot the box cannot be opened, so nothing links a user to it."""
+
+    __tablename__ = "drafts"
+    __table_args__ = (WITHOUT_ROWID,)
+
+    report_id: Mapped[bytes] = mapped_column(
+        ID, ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True
+    )
+    handle: Mapped[bytes] = mapped_column(KEY, unique=True)
+    boot_tag: Mapped[bytes] = mapped_column(ID)
+    box: Mapped[WrappedDraftBox] = mapped_column(CiphertextColumn(WrappedDraftBox))
+
+
+class Receipt(Base):
+    """Finds a submitted report from its receipt code: Argon2id of the code, nothing else."""
+
+    __tablename__ = "receipts"
+    __table_args__ = (WITHOUT_ROWID,)
+
+    lookup_id: Mapped[bytes] = mapped_column(KEY, primary_key=True)
+    report_id: Mapped[bytes] = mapped_column(
+        ID, ForeignKey("reports.id", ondelete="CASCADE"), unique=True
+    )
 
 
 # --- Audit --------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake_bot.crypto import EncryptedPayload, PayloadKind, SealedDataKey
@@ -202,3 +202,13 @@ async def summaries(
         )
         for row in rows
     ]
+
+
+async def delete_report(session: AsyncSession, report_id: bytes) -> None:
+    """Delete a report and (by cascade) its keys, payloads, attachments rows and labels.
+
+    The caller deletes the blobs. On PostgreSQL the rows remain as dead tuples until
+    VACUUM; on SQLite ``secure_delete`` overwrites them.
+    """
+    await session.execute(delete(Report).where(Report.id == report_id))
+    await session.flush()

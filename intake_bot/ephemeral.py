@@ -1,0 +1,99 @@
+"""The bot's ephemeral secrets, kept on tmpfs (``INTAKE_RUNTIME_DIR``, ``/dev/shm`` by default).
+
+The file ``intake-boot.json`` holds the boot secret (wraps open drafts' keys) and the
+reporter-handle ratchet (today's and yesterday's keys). It is created when the bot first
+starts after a reboot and is never written anywhere else; on tmpfs a reboot erases it,
+which is what turns every open draft into an incomplete report nobody can link to a
+Telegram user. If the directory is not on tmpfs or ramfs, a warning is logged at start.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from .crypto import Secret, boot_tag, new_secret, next_handle_key, reporter_handle
+
+FILE_NAME = "intake-boot.json"
+_MEMORY_FS = ("tmpfs", "ramfs")
+
+
+@dataclass(frozen=True, slots=True)
+class BootSecrets:
+    boot: Secret
+    tag: bytes
+    day: dt.date
+    today: Secret
+    yesterday: Secret | None
+
+    def handles(self, user_id: int) -> list[bytes]:
+        """The reporter's handle under today's key, then under yesterday's."""
+        keys = [self.today] + ([self.yesterday] if self.yesterday is not None else [])
+        return [reporter_handle(key, user_id) for key in keys]
+
+
+def on_memory_fs(path: Path) -> bool:
+    """Whether ``path`` lies on tmpfs or ramfs (by the longest matching mount point)."""
+    try:
+        mounts = Path("/proc/mounts").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return False
+    target = str(path.resolve())
+    best, fstype = "", ""
+    for line in mounts:
+        fields = line.split()
+        if len(fields) >= 3:
+            point = fields[1]
+            inside = target == point or target.startswith(point.rstrip("/") + "/")
+            if inside and len(point) > len(best):
+                best, fstype = point, fields[2]
+    return fstype in _MEMORY_FS
+
+
+def load_or_create(runtime_dir: Path, today: dt.date) -> BootSecrets:
+    """Read the boot file, creating it at first start; ratchet handle keys to ``today``."""
+    runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = runtime_dir / FILE_NAME
+    if not path.exists():
+        fresh = BootSecrets(new_secret(), b"", today, new_secret(), None)
+        _write(path, fresh, create=True)
+    data = json.loads(path.read_text(encoding="ascii"))
+    boot = Secret(bytes.fromhex(data["boot"]))
+    day = dt.date.fromisoformat(data["day"])
+    current = Secret(bytes.fromhex(data["today"]))
+    previous = Secret(bytes.fromhex(data["yesterday"])) if data.get("yesterday") else None
+    if today > day:
+        for _ in range((today - day).days):
+            previous, current = current, next_handle_key(current)
+        loaded = BootSecrets(boot, boot_tag(boot), today, current, previous)
+        _write(path, loaded, create=False)
+        return loaded
+    return BootSecrets(boot, boot_tag(boot), day, current, previous)
+
+
+def _write(path: Path, state: BootSecrets, *, create: bool) -> None:
+    content = json.dumps(
+        {
+            "boot": state.boot.reveal().hex(),
+            "day": state.day.isoformat(),
+            "today": state.today.reveal().hex(),
+            "yesterday": state.yesterday.reveal().hex() if state.yesterday else None,
+        }
+    )
+    if create:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return  # another process created it first: use theirs
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(content)
+        return
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(content)
+    os.replace(temp, path)
