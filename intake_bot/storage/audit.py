@@ -68,7 +68,7 @@ async def append(
     Never put reporter content in an entry: actors are staff names or ``console``, targets
     are ids, details are counts and key ids.
     """
-    when = at or dt.datetime.now(dt.UTC)
+    when = (at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     result = await session.execute(
         update(AuditHead)
         .where(AuditHead.id == 1)
@@ -119,7 +119,8 @@ async def verify(session: AsyncSession, exported: Head | None = None) -> Head:
     mismatch), a deleted one (gap or broken link), a head row that does not match the last
     entry, or an exported head whose entry is missing or different (a cut-off tail).
     """
-    previous, expected_seq, exported_ok = GENESIS_HASH, 1, exported is None or exported.seq == 0
+    previous, expected_seq = GENESIS_HASH, 1
+    exported_ok = exported is None or (exported.seq == 0 and exported.hash == GENESIS_HASH)
     stream = await session.stream_scalars(select(AuditEntry).order_by(AuditEntry.seq))
     async for row in stream:
         if row.seq != expected_seq:

@@ -17,7 +17,6 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -36,7 +35,7 @@ from intake_bot.crypto import (
     WrappedPrivateKey,
 )
 
-from .types import CiphertextColumn
+from .types import CiphertextColumn, UTCDateTime
 
 ID = LargeBinary(16)
 KEY = LargeBinary(32)
@@ -192,7 +191,7 @@ class Enrolment(Base):
 
     token_hash: Mapped[bytes] = mapped_column(KEY, primary_key=True)
     staff_id: Mapped[bytes] = mapped_column(ID, ForeignKey("staff.id", ondelete="CASCADE"))
-    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 # --- Reports ------------------------------------------------------------------------------
@@ -308,7 +307,7 @@ class AuditEntry(Base):
     __tablename__ = "audit_log"
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     actor: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str] = mapped_column(String(128))

@@ -151,8 +151,7 @@ async def take_enrolment(
     row = await session.get(Enrolment, token_hash)
     staff_id = None
     if row is not None:
-        expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=dt.UTC)
-        staff_id = row.staff_id if expires > now else None
+        staff_id = row.staff_id if row.expires_at > now else None
         await session.delete(row)
     await session.execute(delete(Enrolment).where(Enrolment.expires_at <= now))
     await session.flush()
