@@ -13,6 +13,7 @@ import asyncio
 import getpass
 import json
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -32,12 +33,13 @@ from .crypto import (
     verify_org_key,
 )
 from .hygiene import harden_process
-from .logging import configure_logging
+from .logging import asyncio_exception_handler, configure_logging
 from .services import ServiceError, accounts, installation, keyring
 from .services.passwords import read_password_file
 from .storage import keys as key_repo
 from .storage import migrate
 from .storage.models import Role
+from .telegram.app import run_bot
 
 STDIN = "-"
 """Where a secret-ish argument may say "read me from standard input"."""
@@ -85,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_json(init)
 
     _add_json(commands.add_parser("migrate", help="bring the database schema up to date"))
+
+    bot = commands.add_parser(
+        "bot",
+        help="run the Telegram bot (polling) until interrupted",
+        description="Run the Telegram bot with INTAKE_TELEGRAM_TOKEN against "
+        "INTAKE_TELEGRAM_API_URL until SIGINT or SIGTERM.",
+    )
+    _add_json(bot)
 
     keys = commands.add_parser("keys", help="organisation keys")
     key_commands = keys.add_subparsers(dest="keys_command", required=True, parser_class=_Parser)
@@ -202,6 +212,17 @@ def _signed_by(pinned: SigningPublicKey, key: SignedOrgKey) -> bool:
     return True
 
 
+async def cmd_bot(app: App, _: argparse.Namespace) -> Output:
+    await _ensure_current(app)
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(asyncio_exception_handler)
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await run_bot(app, stop)
+    return {"stopped": True}, "bot stopped"
+
+
 async def cmd_keys_list(app: App, _: argparse.Namespace) -> Output:
     await _ensure_current(app)
     pinned = keyring.read_pin(app.settings.signing_key_pin)
@@ -305,6 +326,7 @@ Command = Callable[[App, argparse.Namespace], Awaitable[Output]]
 _COMMANDS: dict[tuple[str, str | None], Command] = {
     ("init", None): cmd_init,
     ("migrate", None): cmd_migrate,
+    ("bot", None): cmd_bot,
     ("keys", "list"): cmd_keys_list,
     ("users", "add"): cmd_users_add,
     ("users", "enrol"): cmd_users_enrol,

@@ -81,6 +81,8 @@ class Settings:
     max_report_mb: int
     max_open_drafts: int
     min_free_disk_mb: int
+    rate_burst: int
+    rate_per_minute: int
 
     @property
     def blob_dir(self) -> Path:
@@ -112,6 +114,8 @@ _NAMES = frozenset(
         "max_report_mb",
         "max_open_drafts",
         "min_free_disk_mb",
+        "rate_burst",
+        "rate_per_minute",
     }
 )
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -254,4 +258,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_report_mb=get("max_report_mb", _positive, 500),
         max_open_drafts=get("max_open_drafts", _positive, 1000),
         min_free_disk_mb=get("min_free_disk_mb", _positive, 1024),
+        rate_burst=get("rate_burst", _positive, 30),
+        rate_per_minute=get("rate_per_minute", _positive, 60),
     )

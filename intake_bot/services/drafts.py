@@ -213,6 +213,11 @@ async def save(
         await report_repo.mark_urgent(session, draft.report.report_id)
 
 
+async def count_open(session: AsyncSession) -> int:
+    """How many drafts are open (the bot refuses new ones above its limit)."""
+    return await draft_repo.count_drafts(session)
+
+
 async def save_box(session: AsyncSession, ctx: DraftContext, draft: OpenDraft) -> None:
     """Persist only the boot box (after new message ids were added to the wipe list)."""
     await draft_repo.update_draft(

@@ -4,8 +4,9 @@ Both engines hide statement parameters from errors and logs (``hide_parameters``
 failing INSERT must not print a ciphertext's neighbours, a name or a token hash.
 
 SQLite connections are set up for safety over speed: WAL, foreign keys on,
-``secure_delete`` (freed pages are zeroed, so a deleted draft does not linger in the file), ``synchronous=FULL`` (an answer the reporter was told was
-saved survives power loss), and every transaction starts with ``BEGIN IMMEDIATE`` so that
+``secure_delete`` (freed pages are zeroed, so a deleted draft does not linger in the
+file), ``synchronous=FULL`` (an answer the reporter was told was saved survives power
+loss), and every transaction starts with ``BEGIN IMMEDIATE`` so that
 writers queue on the lock instead of failing with "database is locked" mid-transaction.
 The price: every transaction, reads included, holds the write lock while it is open, so
 never keep a session open across a slow await (a download, a network call).

@@ -48,7 +48,8 @@ class Renderer:
     ) -> tuple[str, Markup]:
         t = self.strings
         section = self.engine.questionnaire.section(question.section)
-        lines = [section.title[lang].upper(), "", question.text[lang]]
+        # No case change: "i".upper() is wrong for Azerbaijani (İ/i and I/ı pair differently).
+        lines = [section.title[lang], "", question.text[lang]]
         if question.help:
             lines += ["", question.help[lang]]
         hint = {

@@ -1,0 +1,213 @@
+"""Running the real bot (python-telegram-bot over HTTP) against the simulator, in-process.
+
+Used by the end-to-end tests: an installation in a temp dir, the simulator on
+127.0.0.1:0, the bot polling it, and a client that plays reporters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+from intake_bot.bootstrap import App, open_app
+from intake_bot.config import Settings
+from intake_bot.crypto import Secret
+from intake_bot.questionnaire.model import Question, Questionnaire, QuestionType
+from intake_bot.services import installation
+from intake_bot.simulator.app import create_app
+from intake_bot.simulator.client import SimulatorClient
+from intake_bot.simulator.runner import SimulatorServer
+from intake_bot.telegram.app import run_bot
+
+TOKEN = "123456789:AAE-e2eTestTokenForTheSimulatorOnly00"
+ADMIN_PASSWORD = Secret(b"correct horse battery staple orbit")
+
+JsonDict = dict[str, Any]
+
+
+@dataclass
+class BotRun:
+    """A running bot; ``restart`` stops and starts it again on the same data."""
+
+    app: App
+    settings: Settings
+    client: SimulatorClient
+    server: SimulatorServer
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+
+    async def halt(self) -> None:
+        self.stop.set()
+        await asyncio.wait_for(self.task, 10)
+
+    async def restart(self) -> None:
+        await self.halt()
+        self.stop = asyncio.Event()
+        self.task = asyncio.create_task(run_bot(self.app, self.stop))
+        await _wait_started(self.client)
+
+
+async def _wait_started(client: SimulatorClient) -> None:
+    await asyncio.sleep(0.3)
+    await client.wait_idle(quiet=0.3, max_wait=10)
+
+
+@contextlib.asynccontextmanager
+async def running_bot(settings: Settings, **overrides: Any) -> AsyncIterator[BotRun]:
+    """An initialised installation, the simulator and the bot, torn down afterwards."""
+    async with SimulatorServer(create_app(TOKEN)) as server:
+        configured = replace(
+            settings,
+            telegram_token=Secret(TOKEN.encode()),
+            telegram_api_url=server.url,
+            **({"rate_burst": 100_000, "rate_per_minute": 6_000_000} | overrides),
+        )
+
+        async with open_app(configured) as app:
+            await installation.initialise(app, "amina", ADMIN_PASSWORD)
+            async with SimulatorClient(server.url) as client:
+                stop = asyncio.Event()
+                task = asyncio.create_task(run_bot(app, stop))
+                run = BotRun(app, configured, client, server, stop, task)
+                try:
+                    await _wait_started(client)
+                    yield run
+                finally:
+                    if not run.task.done():
+                        await run.halt()
+
+
+class Reporter:
+    """A simulated reporter: sends, presses, and reads what the bot said."""
+
+    def __init__(self, client: SimulatorClient, user: JsonDict) -> None:
+        self.client = client
+        self.user = user
+        self.id: int = user["id"]
+        self.seen = 0
+
+    @classmethod
+    async def create(
+        cls, client: SimulatorClient, name: str = "Leyla", lang: str | None = "az"
+    ) -> Reporter:
+        user = await client.create_user(name, username=f"{name.lower()}_canary", language_code=lang)
+        return cls(client, user)
+
+    async def settle(self) -> list[JsonDict]:
+        """Wait until the bot is idle, then return its messages since the last call."""
+        await self.client.wait_idle(quiet=0.15, max_wait=15)
+        messages = [
+            m
+            for m in await self.client.transcript(self.id)
+            if m["message_id"] > self.seen and m["direction"] == "out"
+        ]
+        everything = await self.client.transcript(self.id)
+        if everything:
+            self.seen = max(m["message_id"] for m in everything)
+        return messages
+
+    async def say(self, text: str) -> list[JsonDict]:
+        await self.client.send_text(self.id, text)
+        return await self.settle()
+
+    async def press(self, message: JsonDict, data: str) -> list[JsonDict]:
+        await self.client.press_button(self.id, message["message_id"], data)
+        return await self.settle()
+
+
+def buttons(message: JsonDict) -> list[tuple[str, str]]:
+    markup = message.get("reply_markup") or {}
+    return [
+        (b["text"], b["callback_data"])
+        for row in markup.get("inline_keyboard", [])
+        for b in row
+        if "callback_data" in b
+    ]
+
+
+def last_with_buttons(messages: list[JsonDict]) -> JsonDict:
+    return next(m for m in reversed(messages) if buttons(m))
+
+
+def text_of(message: JsonDict) -> str:
+    return str(message.get("text") or message.get("caption") or "")
+
+
+class Walker:
+    """Answers whatever question the bot asks, using the questionnaire to know its type.
+
+    ``choices`` picks options by question id (a list of option ids for multi-choice);
+    otherwise the first option is chosen, dates are typed, texts written, files sent.
+    """
+
+    def __init__(self, reporter: Reporter, questionnaire: Questionnaire) -> None:
+        self.reporter = reporter
+        self.questions = questionnaire.questions
+        self.choices: dict[str, Any] = {}
+        self.texts: dict[str, str] = {}
+        self.files: dict[str, list[tuple[str, bytes]]] = {}
+        self.asked: list[str] = []
+
+    def question_of(self, message: JsonDict) -> Question | None:
+        for _, data in buttons(message):
+            parts = data.split(":")
+            if parts[0] in "ATDSU" and len(parts) >= 2 and parts[0]:
+                return self.questions[int(parts[1])]
+        return None
+
+    async def answer(self, messages: list[JsonDict]) -> list[JsonDict]:
+        """Answer the question in ``messages``; returns the bot's next messages."""
+        r = self.reporter
+        message = last_with_buttons(messages)
+        question = self.question_of(message)
+        if question is None:
+            raise AssertionError(f"no question in {[text_of(m)[:40] for m in messages]}")
+        self.asked.append(question.id)
+        qi = self.questions.index(question)
+        wanted = self.choices.get(question.id)
+        if question.type is QuestionType.NOTICE:
+            return await r.press(message, f"A:{qi}:0")
+        if question.type is QuestionType.YESNO:
+            return await r.press(message, f"A:{qi}:{0 if wanted in (None, 'yes') else 1}")
+        if question.type is QuestionType.SINGLE:
+            ids = [o.id for o in question.options]
+            return await r.press(message, f"A:{qi}:{ids.index(wanted) if wanted else 0}")
+        if question.type is QuestionType.MULTI:
+            ids = [o.id for o in question.options]
+            latest = messages
+            for option in wanted or [ids[0]]:
+                latest = await r.press(message, f"T:{qi}:{ids.index(option)}") or latest
+            return await r.press(message, f"D:{qi}")
+        if question.type is QuestionType.DATE:
+            return await r.say(wanted or "20.03.2023")
+        if question.type is QuestionType.TEXT:
+            await r.say(self.texts.get(question.id, f"answer to {question.id}"))
+            return await r.press(message, f"D:{qi}")
+        for name, data in self.files.get(question.id, []):
+            await r.client.send_document(r.id, data, file_name=name)
+            await r.settle()
+        return await r.press(message, f"D:{qi}")
+
+    async def to_review(self, messages: list[JsonDict], limit: int = 200) -> list[JsonDict]:
+        """Answer until the summary with its Submit button appears."""
+        for _ in range(limit):
+            if any(data == "P" for m in messages for _, data in buttons(m)):
+                return messages
+            messages = await self.answer(messages)
+        raise AssertionError("the questionnaire did not end")
+
+
+__all__ = [
+    "ADMIN_PASSWORD",
+    "TOKEN",
+    "BotRun",
+    "Reporter",
+    "Walker",
+    "buttons",
+    "last_with_buttons",
+    "running_bot",
+    "text_of",
+]
