@@ -45,8 +45,15 @@ def create_engine(url: str) -> AsyncEngine:
     """An async engine for ``url`` with the project's safety settings."""
     if not is_sqlite(url):
         return create_async_engine(url, hide_parameters=True, pool_pre_ping=True)
+    # One connection per process: SQLite takes one writer at a time anyway, and queueing
+    # on the pool is prompt, where SQLite's busy handler sleeps in growing steps.
     engine = create_async_engine(
-        url, hide_parameters=True, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}
+        url,
+        hide_parameters=True,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S},
+        pool_size=1,
+        max_overflow=0,
+        pool_timeout=SQLITE_BUSY_TIMEOUT_S,
     )
 
     @event.listens_for(engine.sync_engine, "connect")
