@@ -38,6 +38,7 @@ from intake_bot.crypto import (
     SigningPublicKey,
     decrypt_payload,
     new_receipt_code,
+    normalise_receipt,
     open_draft_box,
     random_id,
     receipt_lookup_id,
@@ -240,6 +241,24 @@ async def new_receipt(ctx: DraftContext) -> tuple[str, bytes]:
         ctx.receipt_pool, receipt_lookup_id, code, ctx.receipt_params
     )
     return code, lookup
+
+
+async def lookup_receipt(ctx: DraftContext, text: str) -> bytes | None:
+    """The lookup id for a receipt code as typed, or None if it is not a well-formed code."""
+    code = normalise_receipt(text)
+    if code is None:
+        return None
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(ctx.receipt_pool, receipt_lookup_id, code, ctx.receipt_params)
+
+
+async def submitted_on(session: AsyncSession, lookup_id: bytes) -> dt.date | None:
+    """The day the report with this receipt was last updated (submitted), if it exists."""
+    report_id = await draft_repo.find_receipt(session, lookup_id)
+    if report_id is None:
+        return None
+    summary = await report_repo.summary(session, report_id)
+    return None if summary is None else summary.updated_on
 
 
 async def submit(

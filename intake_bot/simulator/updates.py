@@ -112,15 +112,21 @@ class UpdateQueue:
             self._allowed = frozenset(allowed_updates) & UPDATE_TYPES or DEFAULT_ALLOWED
             self._pending = [u for u in self._pending if _update_type(u) in self._allowed]
 
-        def ready() -> list[JsonDict]:
+        def ready() -> tuple[list[JsonDict], ...]:
+            """``(batch,)`` once there is an answer (updates, or none at shutdown)."""
             if generation != self._poll_generation:
                 raise conflict(
                     "terminated by other getUpdates request; "
                     "make sure that only one bot instance is running"
                 )
-            return [] if self._closing else self._pending[:limit]
+            if self._closing:
+                return ([],)
+            batch = self._pending[:limit]
+            return (batch,) if batch else ()
 
-        batch = await self._wakeup.wait_until(ready, min(max(poll_seconds, 0.0), MAX_POLL_SECONDS))
+        seconds = min(max(poll_seconds, 0.0), MAX_POLL_SECONDS)
+        answer = await self._wakeup.wait_until(ready, seconds)
+        batch = answer[0] if answer else []
         if batch:
             self.delivered_up_to = max(self.delivered_up_to, batch[-1]["update_id"])
             self._wakeup.notify()

@@ -170,6 +170,12 @@ async def set_labels(session: AsyncSession, report_id: bytes, labels: set[str]) 
     await session.flush()
 
 
+async def summary(session: AsyncSession, report_id: bytes) -> ReportSummary | None:
+    """One report's clear metadata, or None."""
+    found = [s for s in await summaries(session) if s.id == report_id]
+    return found[0] if found else None
+
+
 async def summaries(
     session: AsyncSession, *, state: ReportState | None = None
 ) -> list[ReportSummary]:

@@ -38,7 +38,7 @@ SWEEP_EVERY_S = 600.0
 """How often open drafts are checked for 24 hours without activity."""
 ARGON2_WORKERS = 2
 """Receipt derivations run at most this many at once (each takes ~256 MiB at MODERATE)."""
-COMMANDS = ("start", "cancel", "language", "privacy", "help")
+COMMANDS = ("start", "cancel", "language", "privacy", "status", "help")
 
 
 def load_questionnaire(settings: Settings) -> Questionnaire:

@@ -118,6 +118,8 @@ class Conversation:
         self._early: dict[bytes, list[int]] = {}
         # The language of each reporter's last turn, to answer a flood without a lookup.
         self._langs: dict[bytes, str] = {}
+        # Reporters who sent /status and whose next message is a receipt code.
+        self._awaiting_code: set[bytes] = set()
 
     # --- entry point -----------------------------------------------------------------
 
@@ -133,12 +135,9 @@ class Conversation:
             await self._leave_group(context.bot, chat, user.language_code, update)
             return
         ctx = self.context()
-        turn = Turn(
-            context.bot,
-            chat.id,
-            ctx.secrets.handles(user.id),
-            self.strings.language_hint(user.language_code),
-        )
+        handles = ctx.secrets.handles(user.id)
+        lang = self._langs.get(handles[0]) or self.strings.language_hint(user.language_code)
+        turn = Turn(context.bot, chat.id, handles, lang)
         if not self.rate.allow(turn.handle):
             if self.rate.should_tell(turn.handle):
                 await self._send_plain(turn, "err_slow_down")
@@ -267,14 +266,26 @@ class Conversation:
     async def _message(self, turn: Turn, ctx: DraftContext, message: Message) -> None:
         text = message.text or ""
         if text.startswith("/"):
+            self._awaiting_code.discard(turn.handle)
             await self._command(turn, ctx, text.split()[0].split("@")[0].lower())
+            return
+        if turn.handle in self._awaiting_code:
+            self._awaiting_code.discard(turn.handle)
+            await self._status(turn, ctx, message)
             return
         if await self._refused(turn, ctx, message):
             return
         if turn.draft is None:
             await self._reply(turn, ctx, "err_start_first")
             return
-        state = State.from_json(turn.draft.engine)
+        await self._answer(turn, ctx, message, turn.draft)
+
+    async def _answer(
+        self, turn: Turn, ctx: DraftContext, message: Message, draft: OpenDraft
+    ) -> None:
+        """A message meant as (part of) an answer to the current question."""
+        text = message.text or ""
+        state = State.from_json(draft.engine)
         question = self.engine.current(state)
         incoming = files.attachment(message)
         origin = _forward_origin(message)
@@ -361,8 +372,25 @@ class Conversation:
             await self._remember(turn, ctx, [sent] if sent else [])
         elif command == "/privacy":
             await self._reply(turn, ctx, "privacy")
+        elif command == "/status":
+            self._awaiting_code.add(turn.handle)
+            await self._reply(turn, ctx, "status_prompt")
         else:
             await self._reply(turn, ctx, "help")
+
+    async def _status(self, turn: Turn, ctx: DraftContext, message: Message) -> None:
+        """Check a receipt code. The message holding the code is deleted at once."""
+        await self._delete(turn, [message.message_id])
+        turn.incoming.remove(message.message_id)
+        lookup = await drafts.lookup_receipt(ctx, message.text or "")
+        day = None
+        if lookup is not None:
+            async with self.app.sessions() as session:
+                day = await drafts.submitted_on(session, lookup)
+        if day is None:
+            await self._reply(turn, ctx, "status_not_found")
+        else:
+            await self._reply(turn, ctx, "status_found", day=day.strftime("%d.%m.%Y"))
 
     async def _file(
         self,
