@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
+from telegram.error import TelegramError
 
 from .bootstrap import App, open_app
 from .config import Settings, SettingsError, load_settings
@@ -34,6 +35,7 @@ from .crypto import (
 )
 from .hygiene import harden_process
 from .logging import asyncio_exception_handler, configure_logging
+from .questionnaire.loader import QuestionnaireError
 from .services import ServiceError, accounts, installation, keyring
 from .services.passwords import read_password_file
 from .storage import keys as key_repo
@@ -353,10 +355,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         configure_logging(settings.log_format.value, settings.log_level)
         doc, text = asyncio.run(_run(settings, command, args))
-    except (ServiceError, SettingsError) as exc:
+    except (ServiceError, SettingsError, QuestionnaireError) as exc:
         return _fail(str(exc))
     except CryptoError as exc:
         return _fail(f"{exc} (the keys or the database may have been tampered with)")
+    except TelegramError as exc:
+        return _fail(
+            f"the Bot API failed ({type(exc).__name__}); check INTAKE_TELEGRAM_API_URL and the token"
+        )
     except SQLAlchemyError as exc:
         return _fail(f"database error ({type(exc).__name__}); is the database reachable?")
     except OSError as exc:
