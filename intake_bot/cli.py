@@ -361,7 +361,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"{exc} (the keys or the database may have been tampered with)")
     except TelegramError as exc:
         return _fail(
-            f"the Bot API failed ({type(exc).__name__}); check INTAKE_TELEGRAM_API_URL and the token"
+            f"the Bot API failed ({type(exc).__name__}): "
+            "check INTAKE_TELEGRAM_API_URL and the token"
         )
     except SQLAlchemyError as exc:
         return _fail(f"database error ({type(exc).__name__}); is the database reachable?")
