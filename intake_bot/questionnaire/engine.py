@@ -247,5 +247,13 @@ class Engine:
         pending = tuple(previous) if keep and isinstance(previous, list) else ()
         return State(position=question_id, answers=state.answers, pending=pending, editing=True)
 
+    def recover(self, state: State) -> State:
+        """A state whose position this questionnaire no longer has (it was edited while the
+        draft was open) continues at the first unanswered shown question, or the summary."""
+        if state.position == REVIEW or self.questionnaire.question(state.position) is not None:
+            return state
+        position = self._next_after(None, state.answers, only_unanswered=True)
+        return State(position=position, answers=state.answers)
+
     def can_submit(self, state: State) -> bool:
         return state.position == REVIEW

@@ -156,6 +156,9 @@ class Conversation:
             turn.draft = await drafts.load(session, ctx, turn.handles)
         if turn.draft is not None:
             turn.lang = turn.draft.language
+            if turn.draft.engine:
+                state = self.engine.recover(State.from_json(turn.draft.engine))
+                turn.draft.engine = state.to_json()
         if update.callback_query is not None:
             await self._callback(turn, ctx, update.callback_query)
         elif update.edited_message is not None:
