@@ -15,10 +15,10 @@ sections:
     questions:
       - id: first
         type: yesno
-        text: {en: First?}
+        text: {en: "First?"}
       - id: second
         type: text
-        text: {en: Second?}
+        text: {en: "Second?"}
 """
 
 
