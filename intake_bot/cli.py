@@ -33,6 +33,7 @@ from .crypto import (
     SigningPublicKey,
     verify_org_key,
 )
+from .demo import run_demo
 from .hygiene import harden_process
 from .logging import asyncio_exception_handler, configure_logging
 from .questionnaire.loader import QuestionnaireError
@@ -89,6 +90,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_json(init)
 
     _add_json(commands.add_parser("migrate", help="bring the database schema up to date"))
+
+    demo = commands.add_parser(
+        "demo",
+        help="try everything locally: simulator with a chat page, demo data, the bot",
+        description="Run the Bot API simulator with its chat page, a demo installation on "
+        "SQLite and the bot, with no token and no internet, until Ctrl-C. Refuses to run "
+        "when INTAKE_TELEGRAM_TOKEN is set.",
+    )
+    demo.add_argument(
+        "--data-dir", type=Path, default=Path("demo-data"), help="demo directory (./demo-data)"
+    )
+    demo.add_argument("--port", type=int, default=8081, help="simulator port (8081)")
+    demo.add_argument("--reset", action="store_true", help="delete the demo data and start over")
+    _add_json(demo)
 
     bot = commands.add_parser(
         "bot",
@@ -225,6 +240,22 @@ async def cmd_bot(app: App, _: argparse.Namespace) -> Output:
     return {"stopped": True}, "bot stopped"
 
 
+async def cmd_demo(app: App, args: argparse.Namespace) -> Output:
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(asyncio_exception_handler)
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    await run_demo(
+        app.settings, data_dir=args.data_dir, port=args.port, reset=args.reset, stop=stop, say=say
+    )
+    return {"stopped": True}, "demo stopped"
+
+
 async def cmd_keys_list(app: App, _: argparse.Namespace) -> Output:
     await _ensure_current(app)
     pinned = keyring.read_pin(app.settings.signing_key_pin)
@@ -329,6 +360,7 @@ _COMMANDS: dict[tuple[str, str | None], Command] = {
     ("init", None): cmd_init,
     ("migrate", None): cmd_migrate,
     ("bot", None): cmd_bot,
+    ("demo", None): cmd_demo,
     ("keys", "list"): cmd_keys_list,
     ("users", "add"): cmd_users_add,
     ("users", "enrol"): cmd_users_enrol,
