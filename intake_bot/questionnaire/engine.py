@@ -111,9 +111,11 @@ class Engine:
     def is_urgent(self, answers: Mapping[str, Any]) -> bool:
         """True when a shown question's answer is one of its ``urgent_if`` options."""
         for question in self.visible(answers):
+            if not question.urgent_if:
+                continue
             value = answers.get(question.id)
-            chosen = set(value) if isinstance(value, list) else {value}
-            if question.urgent_if & {v for v in chosen if isinstance(v, str)}:
+            items = value if isinstance(value, list) else [value]
+            if question.urgent_if & {v for v in items if isinstance(v, str)}:
                 return True
         return False
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from . import botapi, control
+from . import botapi, control, page
 from .clock import Clock
 from .errors import SimulatorError
 from .params import MAX_REQUEST_BYTES
@@ -36,6 +36,7 @@ def create_app(
     )
     app.router.add_routes(botapi.routes())
     app.router.add_routes(control.routes())
+    app.router.add_routes(page.routes())
     app.on_shutdown.append(_release_long_polls)
     return app
 

@@ -149,7 +149,9 @@ class Conversation:
             self._langs[turn.handle] = turn.lang
         except Exception:  # the bot must survive any update; frames only, no messages
             log.exception("update failed")
-            await self._send_plain(turn, "err_internal")
+            sent = await self._send(turn, self.strings(turn.lang, "err_internal"))
+            with contextlib.suppress(Exception):  # the apology must be wiped like the rest
+                await self._remember(turn, ctx, [sent] if sent else [])
 
     async def _dispatch(self, turn: Turn, ctx: DraftContext, update: Update) -> None:
         async with self.app.sessions() as session:

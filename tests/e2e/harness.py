@@ -8,15 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import datetime as dt
+import json
+from collections.abc import AsyncIterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from intake_bot.bootstrap import App, open_app
 from intake_bot.config import Settings
 from intake_bot.crypto import Secret
+from intake_bot.ephemeral import load_or_create
 from intake_bot.questionnaire.model import Question, Questionnaire, QuestionType
-from intake_bot.services import installation
+from intake_bot.services import drafts, installation
+from intake_bot.services.drafts import DraftContext, OpenDraft
+from intake_bot.services.keyring import read_pin
 from intake_bot.simulator.app import create_app
 from intake_bot.simulator.client import SimulatorClient
 from intake_bot.simulator.runner import SimulatorServer
@@ -80,6 +90,50 @@ async def running_bot(settings: Settings, **overrides: Any) -> AsyncIterator[Bot
                         await run.halt()
 
 
+async def load_draft(run: BotRun, user_id: int) -> OpenDraft | None:
+    """A reporter's open draft as the running bot reads it (with the same boot secret)."""
+    settings = run.settings
+    boot = load_or_create(settings.runtime_dir, dt.datetime.now(dt.UTC).date())
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ctx = DraftContext(
+            read_pin(settings.signing_key_pin), boot, settings.kdf_profile.params, pool
+        )
+        async with run.app.sessions() as session:
+            return await drafts.load(session, ctx, boot.handles(user_id))
+
+
+COMPACT = {
+    "safety": ["notice", "urgent", "urgent_details"],
+    "event": ["violations", "started", "ongoing"],
+    "evidence": ["evidence_files"],
+}
+"""The sections and questions of the default questionnaire kept by :func:`compact_questionnaire`:
+one of each type (notice, single, text, multi, date, yes/no, files), one condition."""
+
+
+def compact_questionnaire(
+    path: Path,
+    keep: Mapping[str, Sequence[str]] = COMPACT,
+    max_length: Mapping[str, int] | None = None,
+) -> Path:
+    """Write a copy of the default questionnaire cut down to ``keep`` (same texts and
+    translations), with ``max_length`` set per question id; returns ``path``."""
+    source = resources.files("intake_bot.questionnaire").joinpath("data/default.yaml")
+    data = yaml.safe_load(source.read_text("utf-8"))
+    sections = []
+    for section in data["sections"]:
+        if section["id"] not in keep:
+            continue
+        questions = [dict(q) for q in section["questions"] if q["id"] in keep[section["id"]]]
+        for question in questions:
+            if question["id"] in (max_length or {}):
+                question["max_length"] = (max_length or {})[question["id"]]
+        sections.append({**section, "questions": questions})
+    compact = {**data, "id": f"{data['id']}-compact", "sections": sections}
+    path.write_text(yaml.safe_dump(compact, allow_unicode=True, sort_keys=False), "utf-8")
+    return path
+
+
 class Reporter:
     """A simulated reporter: sends, presses, and reads what the bot said."""
 
@@ -116,6 +170,64 @@ class Reporter:
     async def press(self, message: JsonDict, data: str) -> list[JsonDict]:
         await self.client.press_button(self.id, message["message_id"], data)
         return await self.settle()
+
+
+class SteadyReporter(Reporter):
+    """A reporter whose :meth:`settle` first waits for the bot to answer in this chat.
+
+    :meth:`Reporter.settle` waits for the whole simulator to be quiet for 0.15 s, which a
+    busy machine can exceed between the bot fetching an update and its first call (it
+    works on the database in between). Here, settling waits until the bot changed this
+    chat since the last settle (sent or edited a message, or deleted one from either
+    side), then for the quiet that finishes the answer.
+    """
+
+    def __init__(self, client: SimulatorClient, user: JsonDict, *, quiet: float = 0.15) -> None:
+        super().__init__(client, user)
+        self.quiet = quiet
+        self.known: dict[int, str] = {}
+
+    @staticmethod
+    def _view(message: JsonDict) -> str:
+        if message["direction"] == "in":
+            return "deleted" if message["deleted"] else "live"
+        keys = ("deleted", "text", "caption", "reply_markup")
+        return json.dumps({key: message.get(key) for key in keys}, sort_keys=True)
+
+    def _bot_changed(self, messages: list[JsonDict]) -> bool:
+        for message in messages:
+            view = self._view(message)
+            before = self.known.get(message["message_id"])
+            if message["direction"] == "out" and view != before:
+                return True
+            if message["direction"] == "in" and view == "deleted" != before:
+                return True
+        return False
+
+    async def settle(
+        self, *, change: bool = True, max_wait: float = 20.0, grace: float = 0.0
+    ) -> list[JsonDict]:
+        """The bot's new messages. With ``change=False`` an answer is not required: wait
+        ``grace`` seconds for one, then only for the quiet."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (max_wait if change else grace)
+        state = await self.client.chat_state(self.id)
+        while not self._bot_changed(state["messages"]):
+            left = deadline - loop.time()
+            if left <= 0:
+                if change:
+                    raise TimeoutError(f"the bot did not answer within {max_wait} s")
+                break
+            state = await self.client.chat_state(
+                self.id, changed_after=state["version"], max_wait=min(left, 5.0)
+            )
+        await self.client.wait_idle(quiet=self.quiet, max_wait=max_wait)
+        messages = await self.client.transcript(self.id)
+        new = [m for m in messages if m["message_id"] > self.seen and m["direction"] == "out"]
+        self.known = {m["message_id"]: self._view(m) for m in messages}
+        if messages:
+            self.seen = max(m["message_id"] for m in messages)
+        return new
 
 
 def buttons(message: JsonDict) -> list[tuple[str, str]]:
@@ -205,9 +317,12 @@ __all__ = [
     "TOKEN",
     "BotRun",
     "Reporter",
+    "SteadyReporter",
     "Walker",
     "buttons",
+    "compact_questionnaire",
     "last_with_buttons",
+    "load_draft",
     "running_bot",
     "text_of",
 ]
