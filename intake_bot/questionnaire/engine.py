@@ -225,9 +225,13 @@ class Engine:
         return self._commit(state, question, list(state.pending))
 
     def skip(self, state: State) -> State:
+        """Skip the question. Parts already sent for it are kept (as with Done): a file or
+        text the reporter sent is never silently dropped."""
         question = self.current(state)
         if question is None:
             raise AnswerError("at_review")
+        if state.pending and question.type in _COLLECTING:
+            return self.done(state)
         if question.required:
             raise AnswerError("required")
         return self._commit(state, question, None)

@@ -105,9 +105,10 @@ def _today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
-async def run_bot(app: App, stop: asyncio.Event) -> None:
-    """Run the bot until ``stop`` is set. Fails closed before polling if the active org
-    key does not verify against the pin."""
+async def run_bot(app: App, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+    """Run the bot until ``stop`` is set; ``ready`` is set once it polls (after the start-up
+    sweep). Fails closed before polling if the active org key does not verify against the
+    pin."""
     settings = app.settings
     engine = Engine(load_questionnaire(settings))
     strings = Strings.load()
@@ -140,6 +141,8 @@ async def run_bot(app: App, stop: asyncio.Event) -> None:
                 raise ServiceError("the bot has no updater")
             await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
             log.info("bot running")
+            if ready is not None:
+                ready.set()
             sweeper = asyncio.create_task(_sweep_forever(app, context, conversation, application))
             try:
                 await stop.wait()

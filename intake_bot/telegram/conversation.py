@@ -34,7 +34,7 @@ from telegram.ext import ContextTypes
 
 from intake_bot.bootstrap import App
 from intake_bot.questionnaire.engine import REVIEW, AnswerError, Engine, State
-from intake_bot.questionnaire.model import QuestionType
+from intake_bot.questionnaire.model import Question, QuestionType
 from intake_bot.services import drafts
 from intake_bot.services.drafts import DraftContext, OpenDraft
 from intake_bot.services.reports import record_file, store_file_blob
@@ -264,7 +264,20 @@ class Conversation:
             qid for qid, value in after.answers.items() if before.answers.get(qid, ...) != value
         ]
         await self._commit(turn, ctx, after, changed)
-        await self._show_step(turn, ctx)
+        question = self.engine.current(after)
+        if acknowledge is not None and question is not None:
+            await self._acknowledge(turn, ctx, acknowledge, question, after)
+        else:
+            await self._show_step(turn, ctx)
+
+    async def _acknowledge(
+        self, turn: Turn, ctx: DraftContext, key: str, question: Question, state: State
+    ) -> None:
+        """Confirm a part of a longer answer, with the question's buttons (Done)."""
+        markup = self.render.keyboard(question, turn.lang, state.pending)
+        text = self.strings(turn.lang, key, count=len(state.pending))
+        sent = await self._send(turn, text, markup)
+        await self._remember(turn, ctx, [sent] if sent else [])
 
     # --- messages --------------------------------------------------------------------
 
@@ -471,11 +484,7 @@ class Conversation:
         question = self.engine.current(state)
         if question is not None:
             key = "received_part" if voice else "received_file"
-            markup = self.render.keyboard(question, turn.lang, state.pending)
-            sent = await self._send(
-                turn, self.strings(turn.lang, key, count=len(state.pending)), markup
-            )
-            await self._remember(turn, ctx, [sent] if sent else [])
+            await self._acknowledge(turn, ctx, key, question, state)
 
     # --- buttons ---------------------------------------------------------------------
 
@@ -494,7 +503,13 @@ class Conversation:
         elif turn.draft is None:
             await self._reply(turn, ctx, "err_start_first")
         elif pressed.kind == "C":
-            await self._cancel(turn, ctx, confirmed=pressed.value == "y")
+            # Only the newest message's confirmation counts: an old "Yes, delete" must
+            # never erase a report the reporter went on with.
+            latest = max(turn.draft.wipe, default=0)
+            if query.message is None or query.message.message_id < latest:
+                await self._reply(turn, ctx, "err_stale_button")
+            else:
+                await self._cancel(turn, ctx, confirmed=pressed.value == "y")
         elif pressed.kind in ("R", "B", "P"):
             await self._review_button(turn, ctx, pressed.kind)
         else:
@@ -661,6 +676,7 @@ class Conversation:
         for item in closed:
             turn = Turn(bot, item.chat_id, [b""], item.language)
             await self._delete(turn, list(item.wipe))
+            await self._send(turn, self.strings(item.language, "draft_lost"))
 
     async def _leave_group(self, bot: Bot, chat: Chat, code: str | None, update: Update) -> None:
         if update.message is None:

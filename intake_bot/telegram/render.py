@@ -91,7 +91,8 @@ class Renderer:
             rows.append([_button(t(lang, "button_dont_know"), encode("U", qi))])
         else:
             rows.append([_button(t(lang, "button_done"), encode("D", qi))])
-        if not question.required and question.type is not QuestionType.MULTI:
+        if not question.required and not pending:
+            # Once something was sent for this question, Done keeps it; no Skip to lose it.
             rows.append([_button(t(lang, "button_skip"), encode("S", qi))])
         return InlineKeyboardMarkup(rows)
 

@@ -56,13 +56,22 @@ class BotRun:
     async def restart(self) -> None:
         await self.halt()
         self.stop = asyncio.Event()
-        self.task = asyncio.create_task(run_bot(self.app, self.stop))
-        await _wait_started(self.client)
+        self.task = await _start_bot(self.app, self.stop)
 
 
-async def _wait_started(client: SimulatorClient) -> None:
-    await asyncio.sleep(0.3)
-    await client.wait_idle(quiet=0.3, max_wait=10)
+async def _start_bot(app: App, stop: asyncio.Event) -> asyncio.Task[None]:
+    """Start the bot and return once it polls (its start-up sweep done)."""
+    ready = asyncio.Event()
+    task = asyncio.create_task(run_bot(app, stop, ready))
+    waiting = asyncio.create_task(ready.wait())
+    await asyncio.wait({task, waiting}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        waiting.cancel()
+        task.result()  # raises what stopped the bot
+        raise RuntimeError("the bot stopped at start")
+    if not ready.is_set():
+        raise TimeoutError("the bot did not start within 30 s")
+    return task
 
 
 @contextlib.asynccontextmanager
@@ -80,10 +89,9 @@ async def running_bot(settings: Settings, **overrides: Any) -> AsyncIterator[Bot
             await installation.initialise(app, "amina", ADMIN_PASSWORD)
             async with SimulatorClient(server.url) as client:
                 stop = asyncio.Event()
-                task = asyncio.create_task(run_bot(app, stop))
+                task = await _start_bot(app, stop)
                 run = BotRun(app, configured, client, server, stop, task)
                 try:
-                    await _wait_started(client)
                     yield run
                 finally:
                     if not run.task.done():
