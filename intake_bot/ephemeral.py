@@ -57,6 +57,8 @@ def on_memory_fs(path: Path) -> bool:
 def load_or_create(runtime_dir: Path, today: dt.date) -> BootSecrets:
     """Read the boot file, creating it at first start; ratchet handle keys to ``today``."""
     runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if runtime_dir.stat().st_uid == os.getuid():
+        runtime_dir.chmod(0o700)
     path = runtime_dir / FILE_NAME
     if not path.exists():
         fresh = BootSecrets(new_secret(), b"", today, new_secret(), None)
@@ -84,16 +86,17 @@ def _write(path: Path, state: BootSecrets, *, create: bool) -> None:
             "yesterday": state.yesterday.reveal().hex() if state.yesterday else None,
         }
     )
-    if create:
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return  # another process created it first: use theirs
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(content)
-        return
+    # Written whole to a temporary name first: another process never reads half a file.
     temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as handle:
         handle.write(content)
-    os.replace(temp, path)
+    if not create:
+        os.replace(temp, path)
+        return
+    try:
+        os.link(temp, path)  # atomic, and fails if another process created it first
+    except FileExistsError:
+        pass  # theirs is used
+    finally:
+        temp.unlink()

@@ -85,7 +85,7 @@ SENSITIVE_KEYS = frozenset(
 """Keys whose values are never logged, whatever they hold."""
 
 _TOKEN = re.compile(r"\b\d{3,}:[A-Za-z0-9_-]{20,}")
-_BOT_PATH = re.compile(r"/bot\d+:[^/\s\"']*")
+_BOT_PATH = re.compile(r"/bot[^/\s\"']+(?=/)")
 
 _QUIET = {
     "httpx": logging.WARNING,

@@ -46,7 +46,9 @@ def new_receipt_code() -> str:
 
 def normalise_receipt(text: str) -> str | None:
     """Canonical form of a code as typed (case, spaces, hyphens, dots forgiven), or None."""
-    cleaned = unicodedata.normalize("NFKC", text).lower()
+    # The words are ASCII; Azerbaijani keyboards give İ and ı, which str.lower() would turn
+    # into "i" plus a combining dot, or leave as dotless ı.
+    cleaned = unicodedata.normalize("NFKC", text).replace("İ", "i").replace("ı", "i").lower()
     for separator in "-_.,;:":
         cleaned = cleaned.replace(separator, " ")
     words = cleaned.split()

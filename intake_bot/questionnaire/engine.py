@@ -215,12 +215,15 @@ class Engine:
     def done(self, state: State) -> State:
         """Finish a collecting question (multi, text, files) with what was collected."""
         question = self._need(state, *_COLLECTING)
-        if not state.pending and state.editing and state.answers.get(question.id) is not None:
-            # Changing an answer and sending nothing new keeps the old answer.
+        keeps_old = question.type is QuestionType.TEXT and state.editing
+        if not state.pending and keeps_old and state.answers.get(question.id) is not None:
+            # Changing a written answer and sending nothing new keeps the old answer.
             return self._commit(state, question, state.answers[question.id])
         if not state.pending:
             if question.required:
-                raise AnswerError("required")
+                raise AnswerError(
+                    "choose_one" if question.type is QuestionType.MULTI else "required"
+                )
             return self._commit(state, question, None)
         return self._commit(state, question, list(state.pending))
 

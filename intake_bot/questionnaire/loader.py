@@ -29,7 +29,7 @@ from .model import (
     Translated,
 )
 
-_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_ID = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _COND_VALUE_OPS = ("is", "is_not", "includes", "excludes")
 DEFAULT_RESOURCE = "default.yaml"
 
@@ -59,7 +59,10 @@ def parse(text: str, *, source: str = "questionnaire") -> Questionnaire:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise QuestionnaireError(f"{source}: not valid YAML{where}") from None
-    return _Builder(source).build(data)
+    try:
+        return _Builder(source).build(data)
+    except RecursionError:
+        raise QuestionnaireError(f"{source}: a condition refers to itself (YAML alias)") from None
 
 
 class _Builder:
@@ -85,7 +88,7 @@ class _Builder:
         return dict(value)
 
     def ident(self, value: Any, where: str) -> str:
-        if not isinstance(value, str) or not _ID.match(value):
+        if not isinstance(value, str) or not _ID.fullmatch(value):
             raise self.fail(where, "ids are lower-case letters, digits and _ (at most 64)")
         return value
 
@@ -263,6 +266,8 @@ class _Builder:
                 raise self.fail(where, "answered must be true")
             return Condition(op, question=target_id)
         values = data[op] if isinstance(data[op], list) else [data[op]]
+        if not all(isinstance(value, str) for value in values):
+            raise self.fail(where, f"{op} takes an option id or a list of option ids")
         valid = {o.id for o in target.options} | (
             {YES, NO} if target.type is QuestionType.YESNO else set()
         )

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 
 MAX_INDEX = 9999
-_PATTERN = re.compile(r"(?:([ATDSUE]):(\d{1,4})(?::(\d{1,4}))?|([LC]):([a-z]{1,2})|([RBPW]))")
+_PATTERN = re.compile(r"(?:([ATDSUE]):([0-9]{1,4})(?::([0-9]{1,4}))?|([LC]):([a-z]{1,2})|([RBPW]))")
 _VALUES = {"L": re.compile(r"[a-z]{2}"), "C": re.compile(r"[yn]")}
 _WITH_OPTION = frozenset("AT")
 

@@ -54,6 +54,7 @@ DELETE_BATCH = 100
 
 _ERROR_KEYS = {
     "required": "err_required",
+    "choose_one": "err_choose_one",
     "not_an_option": "err_not_an_option",
     "empty": "err_empty",
     "too_long": "err_too_long",
