@@ -202,7 +202,14 @@ def configure_logging(
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=False, exception_formatter=_no_exc_info)
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # Redacted before any handler sees the event (not only ours: a test's log capture,
+        # a handler a library adds), and again in the formatter for stdlib records.
+        processors=[
+            *shared,
+            safe_exceptions,
+            redact,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
+    MessageEntity,
     Update,
 )
 from telegram.constants import ChatType
@@ -47,12 +49,17 @@ from .strings import LANGUAGES, Strings
 
 log = structlog.get_logger("intake.bot")
 
+FLOOD_IDS = 1_000
+"""Refused messages remembered per reporter for the wipe (beyond it they stay on the phone)."""
+STATUS_WAIT_S = 300.0
+"""How long after /status the next text is taken as a receipt code."""
 MEMORY_ENTRIES = 100_000
 """Bound on in-memory per-reporter entries (cleared, not evicted: they are only hints)."""
 DELETE_BATCH = 100
 """deleteMessages takes at most 100 ids."""
 
 _ERROR_KEYS = {
+    "wrong_kind": "err_stale_button",
     "required": "err_required",
     "choose_one": "err_choose_one",
     "not_an_option": "err_not_an_option",
@@ -88,6 +95,8 @@ class Turn:
     lang: str
     draft: OpenDraft | None = None
     incoming: list[int] = field(default_factory=list)
+    awaiting_code: bool = False
+    """The previous update was /status: a text now is a receipt code."""
 
     @property
     def handle(self) -> bytes:
@@ -119,8 +128,10 @@ class Conversation:
         self._early: dict[bytes, list[int]] = {}
         # The language of each reporter's last turn, to answer a flood without a lookup.
         self._langs: dict[bytes, str] = {}
-        # Reporters who sent /status and whose next message is a receipt code.
-        self._awaiting_code: set[bytes] = set()
+        # Reporters who sent /status and whose next message is a receipt code: since when.
+        self._awaiting_code: dict[bytes, float] = {}
+        # Message ids of updates refused as a flood, wiped with the rest later.
+        self._flood: dict[bytes, list[int]] = {}
 
     # --- entry point -----------------------------------------------------------------
 
@@ -140,8 +151,15 @@ class Conversation:
         lang = self._langs.get(handles[0]) or self.strings.language_hint(user.language_code)
         turn = Turn(context.bot, chat.id, handles, lang)
         if not self.rate.allow(turn.handle):
+            # Nothing is stored for a refused update, but its message (and the notice) is
+            # remembered in memory, to be wiped with the conversation at the next turn.
+            flood = self._flood.setdefault(turn.handle, [])
+            if update.message is not None and len(flood) < FLOOD_IDS:
+                flood.append(update.message.message_id)
             if self.rate.should_tell(turn.handle):
-                await self._send_plain(turn, "err_slow_down")
+                sent = await self._send(turn, self.strings(turn.lang, "err_slow_down"))
+                if sent is not None and len(flood) < FLOOD_IDS:
+                    flood.append(sent)
             return
         try:
             await self._dispatch(turn, ctx, update)
@@ -155,6 +173,9 @@ class Conversation:
                 await self._remember(turn, ctx, [sent] if sent else [])
 
     async def _dispatch(self, turn: Turn, ctx: DraftContext, update: Update) -> None:
+        turn.incoming.extend(self._flood.pop(turn.handle, []))
+        since = self._awaiting_code.pop(turn.handle, None)
+        turn.awaiting_code = since is not None and time.monotonic() - since < STATUS_WAIT_S
         async with self.app.sessions() as session:
             turn.draft = await drafts.load(session, ctx, turn.handles)
         if turn.draft is not None:
@@ -284,12 +305,10 @@ class Conversation:
 
     async def _message(self, turn: Turn, ctx: DraftContext, message: Message) -> None:
         text = message.text or ""
-        if text.startswith("/"):
-            self._awaiting_code.discard(turn.handle)
+        if _is_command(message):
             await self._command(turn, ctx, text.split()[0].split("@")[0].lower())
             return
-        if turn.handle in self._awaiting_code:
-            self._awaiting_code.discard(turn.handle)
+        if turn.awaiting_code and message.text:
             await self._status(turn, ctx, message)
             return
         if await self._refused(turn, ctx, message):
@@ -307,7 +326,7 @@ class Conversation:
         state = State.from_json(draft.engine)
         question = self.engine.current(state)
         incoming = files.attachment(message)
-        origin = _forward_origin(message)
+        origin = _forward_origin(message, lambda uid: ctx.secrets.handles(uid)[0] == turn.handle)
         if question is None:
             await self._reply(turn, ctx, "err_use_buttons")
         elif incoming is not None:
@@ -392,7 +411,9 @@ class Conversation:
         elif command == "/privacy":
             await self._reply(turn, ctx, "privacy")
         elif command == "/status":
-            self._awaiting_code.add(turn.handle)
+            if len(self._awaiting_code) > MEMORY_ENTRIES:
+                self._awaiting_code.clear()
+            self._awaiting_code[turn.handle] = time.monotonic()
             await self._reply(turn, ctx, "status_prompt")
         else:
             await self._reply(turn, ctx, "help")
@@ -569,7 +590,11 @@ class Conversation:
             await self._reply(turn, ctx, "err_stale_button")
             return
         if pressed.kind == "T" and option is not None:
-            toggled = self.engine.toggle(state, option)
+            try:
+                toggled = self.engine.toggle(state, option)
+            except AnswerError:
+                await self._reply(turn, ctx, "err_stale_button")
+                return
             await self._commit(turn, ctx, toggled, [])
             if query.message is not None:
                 try:
@@ -691,14 +716,25 @@ class Conversation:
             log.warning("leaving a group failed", error_type=type(exc).__name__)
 
 
-def _forward_origin(message: Message) -> dict[str, Any] | None:
-    """Who a forwarded message came from, kept inside the encryption as evidence."""
+def _is_command(message: Message) -> bool:
+    """A command as Telegram marks it (an entity at the start), not any text with a slash."""
+    return any(
+        entity.type == MessageEntity.BOT_COMMAND and entity.offset == 0
+        for entity in message.entities or ()
+    )
+
+
+def _forward_origin(message: Message, is_reporter: Callable[[int], bool]) -> dict[str, Any] | None:
+    """Who a forwarded message came from, kept inside the encryption as evidence; when
+    reporters forward their own message, only that fact (never their identity)."""
     origin = message.forward_origin
     if origin is None:
         return None
     data: dict[str, Any] = {"type": origin.type, "date": origin.date.astimezone(dt.UTC).isoformat()}
     sender = getattr(origin, "sender_user", None)
-    if sender is not None:
+    if sender is not None and is_reporter(sender.id):
+        data["from_reporter"] = True
+    elif sender is not None:
         data["user"] = {"id": sender.id, "name": sender.full_name, "username": sender.username}
     if getattr(origin, "sender_user_name", None):
         data["name"] = origin.sender_user_name  # type: ignore[attr-defined]

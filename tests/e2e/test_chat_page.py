@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from harness import TOKEN, running_bot
 from playwright.sync_api import (
+    Browser,
     BrowserContext,
     ConsoleMessage,
     Dialog,
@@ -31,6 +32,7 @@ from playwright.sync_api import (
     Locator,
     Page,
     expect,
+    sync_playwright,
 )
 
 from intake_bot.config import Settings
@@ -66,10 +68,28 @@ INTERNAL_ERROR = "Something went wrong on our side."
 # --- fixtures -----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    """Debian's Chromium: Playwright's own browser download is not available here."""
-    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium (Playwright's own browser download is not available here), for
+    this module only: the sync Playwright API keeps an event loop running in the main
+    thread while it is started, so it must stop before other modules' async tests run."""
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    """A fresh browser profile per test (no cookies or storage shared between tests)."""
+    fresh = browser.new_context()
+    yield fresh
+    fresh.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    return context.new_page()
 
 
 @pytest.fixture
@@ -79,13 +99,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     (the shared ``database_url`` is one)."""
     assert request.param == "sqlite"
     return f"sqlite+aiosqlite:///{tmp_path / 'intake.db'}"
-
-
-@pytest.fixture(scope="session")
-def base_url() -> str | None:
-    """None: every test opens its own server's absolute URL. (pytest-playwright's fallback
-    fixture warns under pytest 9, which ``filterwarnings = error`` turns into a failure.)"""
-    return None
 
 
 async def _serve(settings: Settings, started: Future[str], stop: threading.Event) -> None:
