@@ -53,6 +53,12 @@ class KdfProfile(StrEnum):
         }[self]
 
     @property
+    def receipt(self) -> KdfParams:
+        """Argon2id cost of receipt codes. Fixed (not the staff-key cost): lookup ids are
+        stored, so changing it would make every earlier receipt unfindable."""
+        return KDF_INSECURE_TEST if self is KdfProfile.INSECURE_TEST else KDF_MODERATE
+
+    @property
     def floor(self) -> KdfParams:
         """Stored parameters below this are refused (a downgraded database row)."""
         return KDF_INSECURE_TEST if self is KdfProfile.INSECURE_TEST else KDF_MODERATE

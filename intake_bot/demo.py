@@ -60,7 +60,7 @@ async def run_demo(
             "to real Telegram"
         )
     if reset:
-        await asyncio.to_thread(shutil.rmtree, data_dir, ignore_errors=True)
+        await asyncio.to_thread(_remove_demo_dir, data_dir)
     async with SimulatorServer(
         create_app(DEMO_TOKEN, bot_username="intake_demo_bot"), port=port
     ) as server:
@@ -103,3 +103,12 @@ def _keep_demo_password(settings: Settings, password: str) -> None:
     path = settings.data_dir / PASSWORD_FILE
     path.write_text(password + "\n", encoding="utf-8")
     path.chmod(0o600)
+
+
+def _remove_demo_dir(data_dir: Path) -> None:
+    """Delete a demo directory, and only a demo directory (never an arbitrary path)."""
+    if not data_dir.exists():
+        return
+    if not (data_dir / PASSWORD_FILE).exists() and any(data_dir.iterdir()):
+        raise ServiceError(f"{data_dir} is not a demo directory: not deleting it")
+    shutil.rmtree(data_dir)

@@ -1,7 +1,8 @@
 """The bot's ephemeral secrets, kept on tmpfs (``INTAKE_RUNTIME_DIR``, ``/dev/shm`` by default).
 
-The file ``intake-boot.json`` holds the boot secret (wraps open drafts' keys) and the
-reporter-handle ratchet (today's and yesterday's keys). It is created when the bot first
+The file ``intake-boot.json`` holds the boot secret (it names the boot) and the daily
+key ratchet (today's and yesterday's keys), from which reporter handles and the boxes of
+open drafts are derived. It is created when the bot first
 starts after a reboot and is never written anywhere else; on tmpfs a reboot erases it,
 which is what turns every open draft into an incomplete report nobody can link to a
 Telegram user. If the directory is not on tmpfs or ramfs, a warning is logged at start.
@@ -16,7 +17,18 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from .crypto import Secret, boot_tag, new_secret, next_handle_key, reporter_handle
+from .crypto import (
+    DecryptionError,
+    Plaintext,
+    Secret,
+    WrappedDraftBox,
+    boot_tag,
+    new_secret,
+    next_handle_key,
+    open_draft_box,
+    reporter_handle,
+    seal_draft_box,
+)
 
 FILE_NAME = "intake-boot.json"
 _MEMORY_FS = ("tmpfs", "ramfs")
@@ -30,10 +42,26 @@ class BootSecrets:
     today: Secret
     yesterday: Secret | None
 
+    def _keys(self) -> list[Secret]:
+        return [self.today] + ([self.yesterday] if self.yesterday is not None else [])
+
     def handles(self, user_id: int) -> list[bytes]:
         """The reporter's handle under today's key, then under yesterday's."""
-        keys = [self.today] + ([self.yesterday] if self.yesterday is not None else [])
-        return [reporter_handle(key, user_id) for key in keys]
+        return [reporter_handle(key, user_id) for key in self._keys()]
+
+    def seal_box(self, report_id: bytes, content: Plaintext) -> WrappedDraftBox:
+        """Seal a draft's box under today's ratcheted key: once that key is erased (after
+        tomorrow), old copies of the box (WAL, dead tuples, backups) no longer open."""
+        return seal_draft_box(self.today, report_id, content)
+
+    def open_box(self, report_id: bytes, box: WrappedDraftBox) -> Plaintext:
+        """Open a box sealed today or yesterday; :class:`DecryptionError` otherwise."""
+        for key in self._keys():
+            try:
+                return open_draft_box(key, report_id, box)
+            except DecryptionError:
+                continue
+        raise DecryptionError
 
 
 def on_memory_fs(path: Path) -> bool:
@@ -63,7 +91,7 @@ def load_or_create(runtime_dir: Path, today: dt.date) -> BootSecrets:
     if not path.exists():
         fresh = BootSecrets(new_secret(), b"", today, new_secret(), None)
         _write(path, fresh, create=True)
-    data = json.loads(path.read_text(encoding="ascii"))
+    data = json.loads(_read_own(path))
     boot = Secret(bytes.fromhex(data["boot"]))
     day = dt.date.fromisoformat(data["day"])
     current = Secret(bytes.fromhex(data["today"]))
@@ -75,6 +103,17 @@ def load_or_create(runtime_dir: Path, today: dt.date) -> BootSecrets:
         _write(path, loaded, create=False)
         return loaded
     return BootSecrets(boot, boot_tag(boot), day, current, previous)
+
+
+def _read_own(path: Path) -> str:
+    """Read the boot file only if it is ours and private: a file planted by another local
+    user (or a link to one) would hand them every handle and box key."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "r", encoding="ascii") as handle:
+        info = os.fstat(handle.fileno())
+        if info.st_uid != os.getuid() or info.st_mode & 0o077:
+            raise PermissionError(f"{path.name} is not private to this user: refusing it")
+        return handle.read()
 
 
 def _write(path: Path, state: BootSecrets, *, create: bool) -> None:

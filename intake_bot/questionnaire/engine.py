@@ -29,6 +29,10 @@ from typing import Any
 from .dates import DateError, parse_date
 from .model import NO, UNKNOWN_DATE, YES, Question, Questionnaire, QuestionType
 
+MAX_PARTS = 100
+"""Parts (messages, files, forwards) one answer takes: the draft is rewritten at every step,
+so an unbounded answer would make each step slower for everyone."""
+
 REVIEW = "#review"
 """The position after the last question: the summary with Change and Submit."""
 
@@ -186,6 +190,8 @@ class Engine:
         """Add a text part (``{"text": …}``), a voice note (``{"voice": ref}``), a file
         (``{"file": ref}``) or a forwarded message kept as evidence (``{"forward": …}``)."""
         question = self._need(state, QuestionType.TEXT, QuestionType.FILES)
+        if len(state.pending) >= MAX_PARTS:
+            raise AnswerError("too_many_parts", limit=MAX_PARTS)
         if question.type is QuestionType.TEXT:
             if "text" in part:
                 text = part["text"]

@@ -39,10 +39,8 @@ from intake_bot.crypto import (
     decrypt_payload,
     new_receipt_code,
     normalise_receipt,
-    open_draft_box,
     random_id,
     receipt_lookup_id,
-    seal_draft_box,
 )
 from intake_bot.ephemeral import BootSecrets
 from intake_bot.storage import drafts as draft_repo
@@ -54,6 +52,8 @@ from .reports import OpenReport, save_payload, start_report
 
 STALE_AFTER = dt.timedelta(hours=24)
 """Untouched this long, a draft is closed (well inside Telegram's 48-hour delete window)."""
+EMPTY_AFTER = dt.timedelta(hours=1)
+"""A draft with no answer yet is dropped sooner: empty drafts only hold a place."""
 
 
 def _now() -> dt.datetime:
@@ -132,7 +132,7 @@ async def create(
         report_id=report.report_id,
         handle=handle,
         boot_tag=ctx.secrets.tag,
-        box=seal_draft_box(ctx.secrets.boot, report.report_id, _box(ctx, draft)),
+        box=ctx.secrets.seal_box(report.report_id, _box(ctx, draft)),
     )
     return draft
 
@@ -143,9 +143,10 @@ async def load(session: AsyncSession, ctx: DraftContext, handles: list[bytes]) -
     if stored is None or stored.boot_tag != ctx.secrets.tag:
         return None
     try:
-        box = json.loads(open_draft_box(ctx.secrets.boot, stored.report_id, stored.box).reveal())
+        opened = ctx.secrets.open_box(stored.report_id, stored.box)
     except DecryptionError:
         return None
+    box = json.loads(opened.reveal())
     dek = DataKey(bytes.fromhex(box["dek"]))
     draft = OpenDraft(
         report=OpenReport(stored.report_id, dek),
@@ -170,8 +171,14 @@ async def load(session: AsyncSession, ctx: DraftContext, handles: list[bytes]) -
             answer = json.loads(decrypt_payload(dek, context, item.ciphertext).reveal())
             draft.answers[answer["question"]] = answer["value"]
     if stored.handle != handles[0]:
-        # Found under yesterday's handle: move it to today's before that key is erased.
-        await draft_repo.update_draft(session, stored.report_id, box=stored.box, handle=handles[0])
+        # Found under yesterday's handle: move it, and its box, to today's key before
+        # yesterday's is erased.
+        await draft_repo.update_draft(
+            session,
+            stored.report_id,
+            box=ctx.secrets.seal_box(stored.report_id, opened),
+            handle=handles[0],
+        )
     return draft
 
 
@@ -208,7 +215,7 @@ async def save(
     await draft_repo.update_draft(
         session,
         draft.report.report_id,
-        box=seal_draft_box(ctx.secrets.boot, draft.report.report_id, _box(ctx, draft)),
+        box=ctx.secrets.seal_box(draft.report.report_id, _box(ctx, draft)),
     )
     if draft.urgent:
         await report_repo.mark_urgent(session, draft.report.report_id)
@@ -224,7 +231,7 @@ async def save_box(session: AsyncSession, ctx: DraftContext, draft: OpenDraft) -
     await draft_repo.update_draft(
         session,
         draft.report.report_id,
-        box=seal_draft_box(ctx.secrets.boot, draft.report.report_id, _box(ctx, draft)),
+        box=ctx.secrets.seal_box(draft.report.report_id, _box(ctx, draft)),
     )
 
 
@@ -289,7 +296,9 @@ async def erase(session: AsyncSession, blobs: BlobStore, draft: OpenDraft) -> No
 async def sweep(
     session: AsyncSession, ctx: DraftContext, blobs: BlobStore, now: dt.datetime
 ) -> list[ClosedDraft]:
-    """Close drafts from earlier boots and drafts untouched for :data:`STALE_AFTER`.
+    """Close drafts from earlier boots (or whose box no longer opens: sealed more than a
+    day ago), drafts untouched for :data:`STALE_AFTER`, and empty ones after
+    :data:`EMPTY_AFTER`.
 
     A closed draft with answers becomes an incomplete report (staff read it with the org
     key); one without answers is deleted. Returns the chats whose messages can still be
@@ -300,16 +309,14 @@ async def sweep(
         box: dict[str, Any] | None = None
         if stored.boot_tag == ctx.secrets.tag:
             try:
-                box = json.loads(
-                    open_draft_box(ctx.secrets.boot, stored.report_id, stored.box).reveal()
-                )
+                box = json.loads(ctx.secrets.open_box(stored.report_id, stored.box).reveal())
             except DecryptionError:
                 box = None
-            if box is not None and now - dt.datetime.fromisoformat(box["touched"]) < STALE_AFTER:
+        answered = await report_repo.payloads(session, stored.report_id, PayloadKind.ANSWER)
+        if box is not None:
+            idle = now - dt.datetime.fromisoformat(box["touched"])
+            if idle < (STALE_AFTER if answered else EMPTY_AFTER):
                 continue
-        answered = [
-            p for p in await report_repo.payloads(session, stored.report_id, PayloadKind.ANSWER)
-        ]
         await draft_repo.delete_draft(session, stored.report_id)
         if answered:
             await report_repo.set_state(

@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake_bot.crypto import EncryptedPayload, PayloadKind, SealedDataKey
@@ -126,6 +126,18 @@ async def add_attachment(
 ) -> None:
     session.add(Attachment(id=file_id, report_id=report_id, blob_size=blob_size, created_on=day))
     await touch(session, report_id, day)
+
+
+async def attachment_totals(session: AsyncSession, report_id: bytes) -> tuple[int, int]:
+    """How many files a report holds and their stored bytes (for the per-report limits)."""
+    row = (
+        await session.execute(
+            select(func.count(), func.coalesce(func.sum(Attachment.blob_size), 0)).where(
+                Attachment.report_id == report_id
+            )
+        )
+    ).one()
+    return int(row[0]), int(row[1])
 
 
 async def attachments(session: AsyncSession, report_id: bytes) -> list[bytes]:

@@ -115,13 +115,15 @@ async def run_bot(app: App, stop: asyncio.Event, ready: asyncio.Event | None = N
     pinned = read_pin(settings.signing_key_pin)
     async with app.sessions() as session:
         await encryption_key(session, pinned)
+    swept = await asyncio.to_thread(app.blobs.sweep_temporary)
+    log.info("starting", signing_key=pinned.fingerprint, stray_blob_files_removed=swept)
     if not on_memory_fs(settings.runtime_dir):
         log.warning("INTAKE_RUNTIME_DIR is not on tmpfs: the boot secret may outlive a reboot")
     boot = _Secrets(settings)
     pool = ThreadPoolExecutor(max_workers=ARGON2_WORKERS, thread_name_prefix="argon2")
 
     def context() -> DraftContext:
-        return DraftContext(pinned, boot.get(), settings.kdf_profile.params, pool)
+        return DraftContext(pinned, boot.get(), settings.kdf_profile.receipt, pool)
 
     async with httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0)) as http:
         conversation = Conversation(

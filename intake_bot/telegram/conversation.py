@@ -40,6 +40,7 @@ from intake_bot.questionnaire.model import Question, QuestionType
 from intake_bot.services import drafts
 from intake_bot.services.drafts import DraftContext, OpenDraft
 from intake_bot.services.reports import record_file, store_file_blob
+from intake_bot.storage import reports as report_repo
 
 from . import files
 from .callbacks import Callback, encode, parse
@@ -51,6 +52,11 @@ log = structlog.get_logger("intake.bot")
 
 FLOOD_IDS = 1_000
 """Refused messages remembered per reporter for the wipe (beyond it they stay on the phone)."""
+STATUS_PER_HOUR = 5.0
+"""Receipt checks per reporter per hour."""
+LOOKUPS_AT_ONCE = 8
+"""Receipt checks queued at once; beyond it the bot says it is busy (submissions, which
+share the pool, must not wait long)."""
 STATUS_WAIT_S = 300.0
 """How long after /status the next text is taken as a receipt code."""
 MEMORY_ENTRIES = 100_000
@@ -65,6 +71,7 @@ _ERROR_KEYS = {
     "not_an_option": "err_not_an_option",
     "empty": "err_empty",
     "too_long": "err_too_long",
+    "too_many_parts": "err_too_many_parts",
     "date_format": "err_date_format",
     "date_invalid": "err_date_invalid",
     "date_future": "err_date_future",
@@ -132,6 +139,9 @@ class Conversation:
         self._awaiting_code: dict[bytes, float] = {}
         # Message ids of updates refused as a flood, wiped with the rest later.
         self._flood: dict[bytes, list[int]] = {}
+        # Receipt checks cost an Argon2id derivation each: few per reporter, few at once.
+        self._status_rate = RateLimiter(STATUS_PER_HOUR, STATUS_PER_HOUR / 3600.0)
+        self._lookups = 0
 
     # --- entry point -----------------------------------------------------------------
 
@@ -176,7 +186,8 @@ class Conversation:
         turn.incoming.extend(self._flood.pop(turn.handle, []))
         since = self._awaiting_code.pop(turn.handle, None)
         turn.awaiting_code = since is not None and time.monotonic() - since < STATUS_WAIT_S
-        async with self.app.sessions() as session:
+        # A transaction: loading may move the draft to today's handle, which must stick.
+        async with self.app.sessions() as session, session.begin():
             turn.draft = await drafts.load(session, ctx, turn.handles)
         if turn.draft is not None:
             turn.lang = turn.draft.language
@@ -411,6 +422,9 @@ class Conversation:
         elif command == "/privacy":
             await self._reply(turn, ctx, "privacy")
         elif command == "/status":
+            if not self._status_rate.allow(turn.handle):
+                await self._reply(turn, ctx, "err_slow_down")
+                return
             if len(self._awaiting_code) > MEMORY_ENTRIES:
                 self._awaiting_code.clear()
             self._awaiting_code[turn.handle] = time.monotonic()
@@ -422,7 +436,14 @@ class Conversation:
         """Check a receipt code. The message holding the code is deleted at once."""
         await self._delete(turn, [message.message_id])
         turn.incoming.remove(message.message_id)
-        lookup = await drafts.lookup_receipt(ctx, message.text or "")
+        if self._lookups >= LOOKUPS_AT_ONCE:
+            await self._reply(turn, ctx, "err_busy")
+            return
+        self._lookups += 1
+        try:
+            lookup = await drafts.lookup_receipt(ctx, message.text or "")
+        finally:
+            self._lookups -= 1
         day = None
         if lookup is not None:
             async with self.app.sessions() as session:
@@ -454,7 +475,8 @@ class Conversation:
         draft = turn.draft
         if draft is None:
             return
-        count, total = _files_so_far(draft)
+        async with self.app.sessions() as session:
+            count, total = await report_repo.attachment_totals(session, draft.report.report_id)
         if count >= self.limits.report_files or total >= self.limits.report_bytes:
             await self._reply(
                 turn,
@@ -643,7 +665,7 @@ class Conversation:
         async with self.app.sessions() as session, session.begin():
             await drafts.submit(session, draft, document, lookup)
         turn.draft = None
-        await self._delete(turn, draft.wipe)
+        # The receipt first: if the bot stops now, the reporter still has their code.
         await self._send(turn, self.strings(turn.lang, "submitted"))
         markup = InlineKeyboardMarkup(
             [
@@ -655,6 +677,7 @@ class Conversation:
             ]
         )
         await self._send(turn, self.strings(turn.lang, "receipt", code=code), markup)
+        await self._delete(turn, draft.wipe)
         await self._send(turn, self.strings(turn.lang, "wiped"))
 
     def _document(self, draft: OpenDraft) -> dict[str, Any]:
@@ -754,9 +777,3 @@ def _file_refs(value: Any) -> list[dict[str, Any]]:
             if isinstance(ref, dict):
                 refs.append(ref)
     return refs
-
-
-def _files_so_far(draft: OpenDraft) -> tuple[int, int]:
-    refs = [ref for value in draft.answers.values() for ref in _file_refs(value)]
-    refs += _file_refs(list(State.from_json(draft.engine).pending))
-    return len(refs), sum(int(ref.get("size") or 0) for ref in refs)

@@ -104,7 +104,7 @@ async def load_draft(run: BotRun, user_id: int) -> OpenDraft | None:
     boot = load_or_create(settings.runtime_dir, dt.datetime.now(dt.UTC).date())
     with ThreadPoolExecutor(max_workers=1) as pool:
         ctx = DraftContext(
-            read_pin(settings.signing_key_pin), boot, settings.kdf_profile.params, pool
+            read_pin(settings.signing_key_pin), boot, settings.kdf_profile.receipt, pool
         )
         async with run.app.sessions() as session:
             return await drafts.load(session, ctx, boot.handles(user_id))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import os
 import stat
@@ -127,6 +128,7 @@ def test_day_by_day_equals_a_jump(tmp_path: Path) -> None:
     steps.mkdir()
     start = load_or_create(steps, DAY)
     (jump / FILE_NAME).write_bytes((steps / FILE_NAME).read_bytes())
+    (jump / FILE_NAME).chmod(0o600)
     for day in range(1, 6):
         stepped = load_or_create(steps, DAY + dt.timedelta(days=day))
     assert load_or_create(jump, DAY + dt.timedelta(days=5)) == stepped
@@ -157,6 +159,9 @@ class _SlowWriter:
     def write(self, text: str) -> int:
         time.sleep(0.3)
         return int(self.inner.write(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)  # reads (fileno, read) pass straight through
 
 
 def test_two_processes_starting_together_share_one_boot_secret(
@@ -316,3 +321,22 @@ def test_handles_differ_per_user(users: list[int]) -> None:
     key = new_secret()
     handles = {reporter_handle(key, user) for user in users}
     assert len(handles) == len(users)
+
+
+def test_a_boot_file_others_can_read_is_refused(tmp_path: Path) -> None:
+    """A boot file planted (or left readable) for other users is never used."""
+    load_or_create(tmp_path, DAY)
+    (tmp_path / FILE_NAME).chmod(0o644)
+    with pytest.raises(PermissionError):
+        load_or_create(tmp_path, DAY)
+
+
+def test_a_boot_file_that_is_a_link_is_refused(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    load_or_create(elsewhere, DAY)
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    (runtime / FILE_NAME).symlink_to(elsewhere / FILE_NAME)
+    with pytest.raises(OSError, match="symbolic links") as refused:
+        load_or_create(runtime, DAY)
+    assert refused.value.errno == errno.ELOOP  # O_NOFOLLOW: a link is not followed
