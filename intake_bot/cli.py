@@ -229,23 +229,26 @@ def _signed_by(pinned: SigningPublicKey, key: SignedOrgKey) -> bool:
     return True
 
 
-async def cmd_bot(app: App, _: argparse.Namespace) -> Output:
-    await _ensure_current(app)
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT (Ctrl-C) or SIGTERM, for the long-running commands; the loop
+    also logs stray task errors safely."""
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(asyncio_exception_handler)
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
+async def cmd_bot(app: App, _: argparse.Namespace) -> Output:
+    await _ensure_current(app)
+    stop = _stop_on_signals()
     await run_bot(app, stop)
     return {"stopped": True}, "bot stopped"
 
 
 async def cmd_demo(app: App, args: argparse.Namespace) -> Output:
-    loop = asyncio.get_running_loop()
-    loop.set_exception_handler(asyncio_exception_handler)
-    stop = asyncio.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    stop = _stop_on_signals()
 
     def say(line: str) -> None:
         print(line, flush=True)

@@ -58,31 +58,19 @@ def normalise_receipt(text: str) -> str | None:
     return "-".join(words)
 
 
-def _salt(context: bytes) -> bytes:
-    return nacl.hash.blake2b(context, digest_size=SALT_BYTES, encoder=RawEncoder)
+def _derive(code: str, context: bytes, params: KdfParams) -> bytes:
+    """Argon2id of the code, salted per use (the salt is fixed: the code carries the entropy)."""
+    salt = nacl.hash.blake2b(context, digest_size=SALT_BYTES, encoder=RawEncoder)
+    return bytes(
+        argon2id.kdf(32, code.encode(), salt, opslimit=params.opslimit, memlimit=params.memlimit)
+    )
 
 
 def receipt_lookup_id(code: str, params: KdfParams) -> bytes:
     """The stored id that finds a report from its receipt code."""
-    return bytes(
-        argon2id.kdf(
-            32,
-            code.encode(),
-            _salt(b"intake receipt lookup v1"),
-            opslimit=params.opslimit,
-            memlimit=params.memlimit,
-        )
-    )
+    return _derive(code, b"intake receipt lookup v1", params)
 
 
 def receipt_reply_key(code: str, params: KdfParams) -> Secret:
     """The key for replies to the reporter; derived when needed, never stored."""
-    return Secret(
-        argon2id.kdf(
-            32,
-            code.encode(),
-            _salt(b"intake receipt reply v1"),
-            opslimit=params.opslimit,
-            memlimit=params.memlimit,
-        )
-    )
+    return Secret(_derive(code, b"intake receipt reply v1", params))
