@@ -179,5 +179,6 @@ async def _sweep_forever(
         await asyncio.sleep(SWEEP_EVERY_S)
         try:
             await _sweep(app, context, conversation, application)
+            await conversation.expire_receipts(application.bot)
         except Exception:  # the sweeper must keep running; frames only
             log.exception("sweep failed")

@@ -46,12 +46,14 @@ from . import files
 from .callbacks import Callback, encode, parse
 from .ratelimit import RateLimiter
 from .render import Renderer, language_keyboard
-from .strings import LANGUAGES, Strings
+from .strings import DEFAULT_LANGUAGE, LANGUAGES, Strings
 
 log = structlog.get_logger("intake.bot")
 
 FLOOD_IDS = 1_000
 """Refused messages remembered per reporter for the wipe (beyond it they stay on the phone)."""
+RECEIPT_KEPT_S = 46 * 3600.0
+"""An unconfirmed receipt message is deleted after this long (before Telegram's 48 h)."""
 STATUS_PER_HOUR = 5.0
 """Receipt checks per reporter per hour."""
 LOOKUPS_AT_ONCE = 8
@@ -139,6 +141,9 @@ class Conversation:
         self._awaiting_code: dict[bytes, float] = {}
         # Message ids of updates refused as a flood, wiped with the rest later.
         self._flood: dict[bytes, list[int]] = {}
+        # Receipts shown and not yet confirmed as written down (memory only: after a
+        # restart they stay until the reporter presses the button).
+        self._receipts: list[tuple[int, int, float]] = []
         # Receipt checks cost an Argon2id derivation each: few per reporter, few at once.
         self._status_rate = RateLimiter(STATUS_PER_HOUR, STATUS_PER_HOUR / 3600.0)
         self._lookups = 0
@@ -543,7 +548,9 @@ class Conversation:
             await self._language(turn, ctx, pressed.value or "")
         elif pressed.kind == "W":
             if query.message is not None:
-                await self._delete(turn, [query.message.message_id])
+                shown = query.message.message_id
+                self._receipts = [r for r in self._receipts if r[:2] != (turn.chat_id, shown)]
+                await self._delete(turn, [shown])
         elif turn.draft is None:
             await self._reply(turn, ctx, "err_start_first")
         elif pressed.kind == "C":
@@ -676,7 +683,9 @@ class Conversation:
                 ]
             ]
         )
-        await self._send(turn, self.strings(turn.lang, "receipt", code=code), markup)
+        receipt = await self._send(turn, self.strings(turn.lang, "receipt", code=code), markup)
+        if receipt is not None and len(self._receipts) < MEMORY_ENTRIES:
+            self._receipts.append((turn.chat_id, receipt, time.monotonic()))
         await self._delete(turn, draft.wipe)
         await self._send(turn, self.strings(turn.lang, "wiped"))
 
@@ -719,6 +728,15 @@ class Conversation:
                 await turn.bot.delete_messages(turn.chat_id, unique[start : start + DELETE_BATCH])
             except TelegramError as exc:
                 log.warning("delete failed", error_type=type(exc).__name__)
+
+    async def expire_receipts(self, bot: Bot, now: float | None = None) -> None:
+        """Delete receipt messages nobody confirmed before Telegram's 48 hours run out: a
+        code left in the chat (or in Telegram's copy) opens the report's status."""
+        now = time.monotonic() if now is None else now
+        due = [item for item in self._receipts if now - item[2] >= RECEIPT_KEPT_S]
+        self._receipts = [item for item in self._receipts if now - item[2] < RECEIPT_KEPT_S]
+        for chat_id, message_id, _ in due:
+            await self._delete(Turn(bot, chat_id, [b""], DEFAULT_LANGUAGE), [message_id])
 
     async def wipe_closed(self, bot: Bot, closed: list[drafts.ClosedDraft]) -> None:
         """After the sweeper closed drafts of this boot: clear their chats."""
