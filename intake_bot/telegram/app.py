@@ -19,7 +19,7 @@ from telegram import BotCommand, Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults, TypeHandler
 
 from intake_bot.bootstrap import App
-from intake_bot.config import Settings
+from intake_bot.config import KdfProfile, Settings
 from intake_bot.ephemeral import BootSecrets, load_or_create, on_memory_fs
 from intake_bot.questionnaire.engine import Engine
 from intake_bot.questionnaire.loader import load_default, load_file
@@ -34,6 +34,7 @@ from .strings import DEFAULT_LANGUAGE, LANGUAGES, Strings
 
 log = structlog.get_logger("intake.bot")
 
+REAL_API = "https://api.telegram.org"
 SWEEP_EVERY_S = 600.0
 """How often open drafts are checked for 24 hours without activity."""
 ARGON2_WORKERS = 2
@@ -110,6 +111,11 @@ async def run_bot(app: App, stop: asyncio.Event, ready: asyncio.Event | None = N
     sweep). Fails closed before polling if the active org key does not verify against the
     pin."""
     settings = app.settings
+    if settings.kdf_profile is KdfProfile.INSECURE_TEST and settings.telegram_api_url == REAL_API:
+        raise ServiceError(
+            "INTAKE_KDF_PROFILE=insecure-test is for the test suite: refusing to run the bot "
+            "against real Telegram with it"
+        )
     engine = Engine(load_questionnaire(settings))
     strings = Strings.load()
     pinned = read_pin(settings.signing_key_pin)

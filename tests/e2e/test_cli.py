@@ -534,3 +534,13 @@ def test_unencodable_output_is_no_traceback(sqlite_cli: Cli) -> None:
     )
     assert "Traceback" not in result.stderr, result
     assert len(result.stderr.splitlines()) <= 1, result
+
+
+def test_the_test_kdf_profile_never_runs_against_real_telegram(sqlite_cli: Cli) -> None:
+    """Argon2id at its minimum is for tests; with the real Bot API the bot refuses."""
+    password_file = sqlite_cli.secret_file("admin.pw", ADMIN_PASSWORD + "\n")
+    assert_ok(sqlite_cli.run("init", "--admin", "amina", "--password-file", str(password_file)))
+    result = sqlite_cli.run(
+        "bot", env={"INTAKE_TELEGRAM_TOKEN": "123456789:AAE-real-looking-token-xxxxxxxxxxxxx"}
+    )
+    assert_error(result, "insecure-test")
