@@ -37,7 +37,7 @@ from .demo import run_demo
 from .hygiene import harden_process
 from .logging import asyncio_exception_handler, configure_logging
 from .questionnaire.loader import QuestionnaireError
-from .services import ServiceError, accounts, installation, keyring
+from .services import ServiceError, accounts, auditing, installation, keyring
 from .services.passwords import read_password_file
 from .storage import keys as key_repo
 from .storage import migrate
@@ -116,6 +116,31 @@ def build_parser() -> argparse.ArgumentParser:
     keys = commands.add_parser("keys", help="organisation keys")
     key_commands = keys.add_subparsers(dest="keys_command", required=True, parser_class=_Parser)
     _add_json(key_commands.add_parser("list", help="list org keys and the pinned signing key"))
+
+    audit_parser = commands.add_parser("audit", help="the audit log")
+    audit_commands = audit_parser.add_subparsers(
+        dest="audit_command", required=True, parser_class=_Parser
+    )
+    verify = audit_commands.add_parser(
+        "verify",
+        help="check the hash chain (and an exported head: a cut-off tail)",
+        description="Check every link of the audit log. With --head, also check that the "
+        "log still holds that exported head and that it is signed by the pinned org key.",
+    )
+    verify.add_argument("--head", type=Path, metavar="F", help="an exported head file")
+    _add_json(verify)
+    export = audit_commands.add_parser(
+        "export-head",
+        help="sign the log's head as a key-holder, for safekeeping outside the server",
+        description="Verify the log, then sign its head with the org signing key (as the "
+        "key-holder given) and write it to --out. Keep it away from the server.",
+    )
+    export.add_argument("--user", required=True, metavar="NAME", help="a key-holder")
+    export.add_argument(
+        "--password-file", type=Path, required=True, metavar="F", help="their password"
+    )
+    export.add_argument("--out", type=Path, required=True, metavar="F", help="where to write it")
+    _add_json(export)
 
     users = commands.add_parser("users", help="staff accounts")
     user_commands = users.add_subparsers(dest="users_command", required=True, parser_class=_Parser)
@@ -292,6 +317,31 @@ async def cmd_keys_list(app: App, _: argparse.Namespace) -> Output:
     return doc, "\n".join(lines)
 
 
+async def cmd_audit_verify(app: App, args: argparse.Namespace) -> Output:
+    await _ensure_current(app)
+    exported = None
+    if args.head is not None:
+        try:
+            text = await asyncio.to_thread(args.head.read_text, encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            raise ServiceError(f"cannot read {args.head}") from None
+        exported = auditing.SignedHead.from_json(text)
+    head = await auditing.verify_log(app, exported)
+    doc = {"ok": True, "seq": head.seq, "hash": head.hash.hex(), "checked_head": bool(exported)}
+    text = f"audit log verifies: {head.seq} entries, head {head.hash.hex()[:16]}…"
+    if exported is not None:
+        text += f"; it still holds the exported head at entry {exported.seq}"
+    return doc, text
+
+
+async def cmd_audit_export(app: App, args: argparse.Namespace) -> Output:
+    await _ensure_current(app)
+    signed = await auditing.export_head(app, args.user, read_password_file(args.password_file))
+    await asyncio.to_thread(args.out.write_text, signed.to_json() + "\n", encoding="utf-8")
+    doc = {"seq": signed.seq, "hash": signed.hash.hex(), "file": str(args.out)}
+    return doc, f"signed head of entry {signed.seq} written to {args.out}; keep it off the server"
+
+
 async def cmd_users_add(app: App, args: argparse.Namespace) -> Output:
     await _ensure_current(app)
     invite = await accounts.add_member(app, args.name, [Role(r) for r in args.role])
@@ -365,6 +415,8 @@ _COMMANDS: dict[tuple[str, str | None], Command] = {
     ("bot", None): cmd_bot,
     ("demo", None): cmd_demo,
     ("keys", "list"): cmd_keys_list,
+    ("audit", "verify"): cmd_audit_verify,
+    ("audit", "export-head"): cmd_audit_export,
     ("users", "add"): cmd_users_add,
     ("users", "enrol"): cmd_users_enrol,
     ("users", "list"): cmd_users_list,
