@@ -34,6 +34,9 @@ _SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
     "PRAGMA secure_delete=ON",
     "PRAGMA synchronous=FULL",
+    # After each checkpoint the WAL file is cut back to nothing, so old page images (say, of
+    # a deleted draft) do not linger in it until overwritten.
+    "PRAGMA journal_size_limit=0",
 )
 
 

@@ -127,7 +127,12 @@ def _lax_defaults(dbapi_connection: Any, _: Any) -> None:
     """Turn the safety settings off first, as a SQLite build with other defaults would."""
     cursor = dbapi_connection.cursor()
     try:
-        for pragma in ("foreign_keys=OFF", "secure_delete=OFF", "synchronous=OFF"):
+        for pragma in (
+            "foreign_keys=OFF",
+            "secure_delete=OFF",
+            "synchronous=OFF",
+            "journal_size_limit=-1",
+        ):
             cursor.execute(f"PRAGMA {pragma}")
     finally:
         cursor.close()
@@ -144,7 +149,13 @@ async def test_sqlite_connections_are_set_up_for_safety(database_url: str) -> No
     assert path is not None
     with closing(sqlite3.connect(path)) as plain:
         assert plain.execute("PRAGMA journal_mode=DELETE").fetchone() == ("delete",)
-    expected = {"journal_mode": "wal", "foreign_keys": 1, "secure_delete": 1, "synchronous": 2}
+    expected = {
+        "journal_mode": "wal",
+        "foreign_keys": 1,
+        "secure_delete": 1,
+        "synchronous": 2,
+        "journal_size_limit": 0,
+    }
     async with _engine(database_url) as engine:
         event.listen(engine.sync_engine, "connect", _lax_defaults, insert=True)
         # The SQLite pool holds one connection: check it, then force a new one.
