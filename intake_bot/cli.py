@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import io
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+import segno
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 from telegram.error import TelegramError
@@ -229,12 +231,21 @@ async def cmd_init(app: App, args: argparse.Namespace) -> Output:
             f"Org key:       {done.org_fingerprint}  (id {done.org_key_id})",
             f"Admin:         {done.admin} (admin, keyholder)",
             f"  key:         {done.admin_key_fingerprint}",
-            "Second factor: add this to an authenticator app, then clear your terminal:",
+            "Second factor: scan this with an authenticator app (or type the address below),",
+            "then clear your terminal:",
+            _qr(done.otpauth_uri),
             f"  {done.otpauth_uri}",
             f"WARNING: {warning}",
         ]
     )
     return doc, text
+
+
+def _qr(text: str) -> str:
+    """A QR code drawn with block characters, for the terminal (text output only)."""
+    drawing = io.StringIO()
+    segno.make(text, error="m").terminal(out=drawing, compact=True)
+    return drawing.getvalue().rstrip("\n")
 
 
 async def cmd_migrate(app: App, _: argparse.Namespace) -> Output:
@@ -382,7 +393,12 @@ async def cmd_users_enrol(app: App, args: argparse.Namespace) -> Output:
         lines.append(
             f"Your key fingerprint: {done.key_fingerprint} (read it to whoever grants you keys)"
         )
-    lines += ["Second factor: add this to an authenticator app:", f"  {done.otpauth_uri}"]
+    lines += [
+        "Second factor: scan this with an authenticator app (or type the address below),",
+        "then clear your terminal:",
+        _qr(done.otpauth_uri),
+        f"  {done.otpauth_uri}",
+    ]
     return doc, "\n".join(lines)
 
 

@@ -544,3 +544,14 @@ def test_the_test_kdf_profile_never_runs_against_real_telegram(sqlite_cli: Cli) 
         "bot", env={"INTAKE_TELEGRAM_TOKEN": "123456789:AAE-real-looking-token-xxxxxxxxxxxxx"}
     )
     assert_error(result, "insecure-test")
+
+
+def test_the_second_factor_is_shown_as_a_qr_code_and_an_address(sqlite_cli: Cli) -> None:
+    password_file = sqlite_cli.secret_file("admin.pw", ADMIN_PASSWORD + "\n")
+    result = sqlite_cli.run("init", "--admin", "amina", "--password-file", str(password_file))
+    assert_ok(result)
+    lines = result.stdout.splitlines()
+    qr = [line for line in lines if set(line) <= set("█▀▄ ") and "█" in line]
+    assert len(qr) >= 15, result  # a QR code of at least 21 modules, two rows a line
+    assert len({len(line) for line in qr}) == 1, result  # a square block, not stray text
+    assert any(line.strip().startswith("otpauth://totp/intake:amina?") for line in lines)
