@@ -118,6 +118,22 @@ def build_parser() -> argparse.ArgumentParser:
     keys = commands.add_parser("keys", help="organisation keys")
     key_commands = keys.add_subparsers(dest="keys_command", required=True, parser_class=_Parser)
     _add_json(key_commands.add_parser("list", help="list org keys and the pinned signing key"))
+    grant = key_commands.add_parser(
+        "grant",
+        help="give an enrolled key-holder the org keys you hold (and the signing key)",
+        description="As the key-holder --user, seal every org key you hold and the signing "
+        "key to NAME's key. Compare NAME's key fingerprint with them out of band (in person "
+        "or on a call) and give it with --fingerprint: a mismatch is refused.",
+    )
+    grant.add_argument("name", help="the key-holder who receives the keys")
+    grant.add_argument("--user", required=True, metavar="ME", help="you, a key-holder")
+    grant.add_argument(
+        "--password-file", type=Path, required=True, metavar="F", help="your password"
+    )
+    grant.add_argument(
+        "--fingerprint", required=True, help="NAME's key fingerprint, as they read it to you"
+    )
+    _add_json(grant)
 
     audit_parser = commands.add_parser("audit", help="the audit log")
     audit_commands = audit_parser.add_subparsers(
@@ -328,6 +344,26 @@ async def cmd_keys_list(app: App, _: argparse.Namespace) -> Output:
     return doc, "\n".join(lines)
 
 
+async def cmd_keys_grant(app: App, args: argparse.Namespace) -> Output:
+    await _ensure_current(app)
+    done = await keyring.grant_keys(
+        app, args.user, read_password_file(args.password_file), args.name, args.fingerprint
+    )
+    doc = {
+        "grantee": done.grantee,
+        "fingerprint": done.fingerprint,
+        "org_keys": list(done.org_keys),
+        "signing_key": done.signing_key,
+    }
+    granted = len(done.org_keys) + done.signing_key
+    text = (
+        f"granted {granted} key(s) to {done.grantee} ({done.fingerprint})"
+        if granted
+        else f"{done.grantee} already holds every key you hold"
+    )
+    return doc, text
+
+
 async def cmd_audit_verify(app: App, args: argparse.Namespace) -> Output:
     await _ensure_current(app)
     exported = None
@@ -431,6 +467,7 @@ _COMMANDS: dict[tuple[str, str | None], Command] = {
     ("bot", None): cmd_bot,
     ("demo", None): cmd_demo,
     ("keys", "list"): cmd_keys_list,
+    ("keys", "grant"): cmd_keys_grant,
     ("audit", "verify"): cmd_audit_verify,
     ("audit", "export-head"): cmd_audit_export,
     ("users", "add"): cmd_users_add,

@@ -92,7 +92,8 @@ async def add_member(
     wanted = frozenset(roles)
     if not wanted:
         raise ServiceError("give at least one role: admin, keyholder or reviewer")
-    token = secrets.token_urlsafe(32)
+    # Hex: a token never starts with "-", which a command line would take for an option.
+    token = secrets.token_hex(32)
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(hours=app.settings.enrolment_hours)
     async with app.sessions() as session, session.begin():
         if await staff_repo.name_taken(session, clean):

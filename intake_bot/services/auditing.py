@@ -7,7 +7,6 @@ Signing needs the signing key, which only key-holders hold (sealed to their own 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
 
@@ -15,18 +14,13 @@ from intake_bot.bootstrap import App
 from intake_bot.crypto import (
     Secret,
     SignatureError,
-    open_signing_grant,
     sign_audit_head,
-    unwrap_staff_key,
     verify_audit_head,
-    verify_password,
 )
 from intake_bot.storage import audit
-from intake_bot.storage import keys as key_repo
-from intake_bot.storage import staff as staff_repo
 
 from .errors import ServiceError
-from .keyring import read_pin
+from .keyring import read_pin, unlock
 
 FORMAT = "intake-audit-head-v1"
 
@@ -66,24 +60,14 @@ async def export_head(app: App, name: str, password: Secret) -> SignedHead:
     """Verify the chain, then sign its head as key-holder ``name``; the export is audited
     (and the signed head is that of the chain including this export)."""
     pinned = read_pin(app.settings.signing_key_pin)
-    refused = ServiceError("unknown member, wrong password, or not a key-holder")
     async with app.sessions() as session, session.begin():
-        creds = await staff_repo.credentials(session, name)
-        if creds is None or not await asyncio.to_thread(
-            verify_password, creds.password_hash, password
-        ):
-            raise refused
-        wrapped = await staff_repo.staff_key(session, creds.staff_id)
-        sealed = await key_repo.signing_grant(session, creds.staff_id, pinned.key_id)
-        if wrapped is None or sealed is None:
-            raise refused
-        floor = app.settings.kdf_profile.floor
-        holder = await asyncio.to_thread(unwrap_staff_key, wrapped, password, floor)
-        signer = open_signing_grant(sealed, holder, pinned)
+        ring = await unlock(session, name, password, app.settings.kdf_profile.floor, pinned)
+        if ring.signing is None:
+            raise ServiceError(f"{name} does not hold the signing key")
         await audit.verify(session)
         await audit.append(session, actor=name, action="audit.export-head")
         head = await audit.head(session)
-    return SignedHead(head.seq, head.hash, sign_audit_head(signer, head.seq, head.hash))
+    return SignedHead(head.seq, head.hash, sign_audit_head(ring.signing, head.seq, head.hash))
 
 
 async def verify_log(app: App, exported: SignedHead | None = None) -> audit.Head:

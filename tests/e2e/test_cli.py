@@ -555,3 +555,20 @@ def test_the_second_factor_is_shown_as_a_qr_code_and_an_address(sqlite_cli: Cli)
     assert len(qr) >= 15, result  # a QR code of at least 21 modules, two rows a line
     assert len({len(line) for line in qr}) == 1, result  # a square block, not stray text
     assert any(line.strip().startswith("otpauth://totp/intake:amina?") for line in lines)
+
+
+def test_keys_grant_checks_the_fingerprint(sqlite_cli: Cli) -> None:
+    admin_pw = sqlite_cli.secret_file("admin.pw", ADMIN_PASSWORD + "\n")
+    assert_ok(sqlite_cli.run("init", "--admin", "amina", "--password-file", str(admin_pw)))
+    token = sqlite_cli.run("users", "add", "farid", "--role", "keyholder", "--json").json()["token"]
+    farid_pw = sqlite_cli.secret_file("farid.pw", "farid has his own long passphrase\n")
+    enrolled = sqlite_cli.run("users", "enrol", token, "--password-file", str(farid_pw), "--json")
+    fingerprint = enrolled.json()["key_fingerprint"]
+    grant = ("keys", "grant", "farid", "--user", "amina", "--password-file", str(admin_pw))
+
+    assert_error(sqlite_cli.run(*grant, "--fingerprint", "0000 1111"), "does not match")
+    done = sqlite_cli.run(*grant, "--fingerprint", fingerprint, "--json").json()
+    assert done["fingerprint"] == fingerprint
+    assert (len(done["org_keys"]), done["signing_key"]) == (1, True)
+    [key] = sqlite_cli.run("keys", "list", "--json").json()["keys"]
+    assert key["holders"] == ["amina", "farid"]
