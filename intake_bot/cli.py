@@ -225,7 +225,8 @@ async def cmd_init(app: App, args: argparse.Namespace) -> Output:
     done = await installation.initialise(app, name, password)
     warning = (
         f"{done.admin} is the only key-holder and no key backup exists: if this password is "
-        "lost, every report is lost. Enrol a second key-holder and grant them the keys."
+        "lost, every report is lost. Enrol a second key-holder ('intake users add NAME --role "
+        "keyholder') and grant them the keys ('intake keys grant NAME ...')."
     )
     doc = {
         "data_dir": str(app.settings.data_dir),
