@@ -219,9 +219,6 @@ class Conversation:
             return None
         return sent.message_id
 
-    async def _send_plain(self, turn: Turn, key: str, **params: Any) -> None:
-        await self._send(turn, self.strings(turn.lang, key, **params))
-
     async def _reply(self, turn: Turn, ctx: DraftContext, key: str, **params: Any) -> None:
         """Answer with a message that is wiped with the conversation."""
         sent = await self._send(turn, self.strings(turn.lang, key, **params))
@@ -234,7 +231,9 @@ class Conversation:
         if not new:
             return
         if turn.draft is None:
-            self._early.setdefault(turn.handle, []).extend(new)
+            if len(self._early) > MEMORY_ENTRIES:
+                self._early.clear()  # only wipe hints for chats that never started a draft
+            self._early.setdefault(turn.handle, []).extend(new[:FLOOD_IDS])
             return
         turn.draft.wipe.extend(new)
         async with self.app.sessions() as session, session.begin():
