@@ -25,6 +25,8 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 from telegram.error import TelegramError
 
+from admin.app import run_admin
+
 from .bootstrap import App, open_app
 from .config import Settings, SettingsError, load_settings
 from .crypto import (
@@ -35,7 +37,7 @@ from .crypto import (
     SigningPublicKey,
     verify_org_key,
 )
-from .demo import run_demo
+from .demo import demo_code, run_demo
 from .hygiene import harden_process
 from .logging import asyncio_exception_handler, configure_logging
 from .questionnaire.loader import QuestionnaireError
@@ -104,8 +106,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir", type=Path, default=Path("demo-data"), help="demo directory (./demo-data)"
     )
     demo.add_argument("--port", type=int, default=8081, help="simulator port (8081)")
+    demo.add_argument("--admin-port", type=int, default=8080, help="admin web port (8080)")
     demo.add_argument("--reset", action="store_true", help="delete the demo data and start over")
+    demo.add_argument(
+        "--code",
+        action="store_true",
+        help="print the demo admin's current second-factor code and exit",
+    )
     _add_json(demo)
+
+    admin = commands.add_parser(
+        "admin",
+        help="serve the staff web interface until interrupted",
+        description="Serve the staff web interface on INTAKE_ADMIN_HOST:INTAKE_ADMIN_PORT "
+        "(127.0.0.1:8080 by default). Put a TLS-terminating reverse proxy in front of it for "
+        "anything but this machine.",
+    )
+    _add_json(admin)
 
     bot = commands.add_parser(
         "bot",
@@ -300,14 +317,42 @@ async def cmd_bot(app: App, _: argparse.Namespace) -> Output:
     return {"stopped": True}, "bot stopped"
 
 
+async def cmd_admin(app: App, _: argparse.Namespace) -> Output:
+    await _ensure_current(app)
+    keyring.read_pin(app.settings.signing_key_pin)
+    stop = _stop_on_signals()
+    ready = asyncio.Event()
+    settings = app.settings
+
+    async def announce() -> None:
+        await ready.wait()
+        print(f"admin listening on http://{settings.admin_host}:{settings.admin_port}", flush=True)
+
+    announcer = asyncio.create_task(announce())
+    try:
+        await run_admin(app, stop, ready)
+    finally:
+        announcer.cancel()
+    return {"stopped": True}, "admin stopped"
+
+
 async def cmd_demo(app: App, args: argparse.Namespace) -> Output:
     stop = _stop_on_signals()
 
     def say(line: str) -> None:
         print(line, flush=True)
 
+    if args.code:
+        code = await demo_code(app.settings, args.data_dir)
+        return {"code": code}, code
     await run_demo(
-        app.settings, data_dir=args.data_dir, port=args.port, reset=args.reset, stop=stop, say=say
+        app.settings,
+        data_dir=args.data_dir,
+        port=args.port,
+        admin_port=args.admin_port,
+        reset=args.reset,
+        stop=stop,
+        say=say,
     )
     return {"stopped": True}, "demo stopped"
 
@@ -465,6 +510,7 @@ Command = Callable[[App, argparse.Namespace], Awaitable[Output]]
 _COMMANDS: dict[tuple[str, str | None], Command] = {
     ("init", None): cmd_init,
     ("migrate", None): cmd_migrate,
+    ("admin", None): cmd_admin,
     ("bot", None): cmd_bot,
     ("demo", None): cmd_demo,
     ("keys", "list"): cmd_keys_list,

@@ -76,6 +76,10 @@ class Settings:
     admin_host: str
     admin_port: int
     admin_public_url: str
+    admin_secure_cookies: bool
+    """Mark session cookies ``Secure``; turn off only for plain http on a local machine."""
+    admin_idle_minutes: int
+    admin_session_hours: int
     questionnaire: Path | None
     log_format: LogFormat
     log_level: str
@@ -109,6 +113,9 @@ _NAMES = frozenset(
         "admin_host",
         "admin_port",
         "admin_public_url",
+        "admin_secure_cookies",
+        "admin_idle_minutes",
+        "admin_session_hours",
         "questionnaire",
         "log_format",
         "log_level",
@@ -199,6 +206,15 @@ def _positive(value: str) -> int:
     return int(value)
 
 
+def _bool(value: str) -> bool:
+    text = value.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
 def _http_url(value: str) -> str:
     parts = urlsplit(value.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -253,6 +269,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         admin_host=host,
         admin_port=port,
         admin_public_url=get("admin_public_url", _http_url, f"http://{host}:{port}"),
+        admin_secure_cookies=get("admin_secure_cookies", _bool, True),
+        admin_idle_minutes=get("admin_idle_minutes", _positive, 15),
+        admin_session_hours=get("admin_session_hours", _positive, 8),
         questionnaire=get("questionnaire", Path, None),
         log_format=get("log_format", _choice(LogFormat), LogFormat.CONSOLE),
         log_level=get("log_level", _log_level, "INFO"),

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from admin.app import run_admin
+
 from .bootstrap import open_app
 from .config import Settings
 from .crypto import Secret, new_receipt_code
@@ -49,6 +51,7 @@ async def run_demo(
     *,
     data_dir: Path,
     port: int,
+    admin_port: int,
     reset: bool,
     stop: asyncio.Event,
     say: Callable[[str], None],
@@ -64,7 +67,12 @@ async def run_demo(
     async with SimulatorServer(
         create_app(DEMO_TOKEN, bot_username="intake_demo_bot"), port=port
     ) as server:
-        settings = demo_settings(base, data_dir, server.url)
+        settings = replace(
+            demo_settings(base, data_dir, server.url),
+            admin_port=admin_port,
+            admin_public_url=f"http://{base.admin_host}:{admin_port}",
+            admin_secure_cookies=False,
+        )
         async with open_app(settings) as app:
             password = await asyncio.to_thread(_demo_password, settings)
             if password is None:
@@ -79,13 +87,28 @@ async def run_demo(
                 raise ServiceError(f"{settings.data_dir} is not a demo directory: use --reset")
             say("intake demo (DEMO DATA ONLY: never put real reports here)")
             say(f"Chat:  {server.url}/chat")
-            say("Admin: not available yet (the admin web is still to come)")
+            say(f"Admin: {settings.admin_public_url}")
             say(f"Demo admin: {DEMO_ADMIN}")
             say(f"Password:   {password}")
             say(f"Second factor: {accounts.otpauth_uri(DEMO_ADMIN, creds.totp_secret)}")
+            say(f"  (or the current code: intake demo --code --data-dir {data_dir})")
             say(f"Data:  {settings.data_dir} (start over with --reset)")
             say("Press Ctrl-C to stop.")
-            await run_bot(app, stop)
+            async with asyncio.TaskGroup() as group:
+                group.create_task(run_admin(app, stop))
+                group.create_task(run_bot(app, stop))
+
+
+async def demo_code(base: Settings, data_dir: Path) -> str:
+    """The demo admin's current TOTP code (the demo prints its secret anyway)."""
+    settings = demo_settings(base, data_dir, "http://127.0.0.1")
+    if not (settings.data_dir / PASSWORD_FILE).exists():
+        raise ServiceError(f"{settings.data_dir} is not a demo directory: run 'intake demo'")
+    async with open_app(settings) as app, app.sessions() as session:
+        creds = await staff_repo.credentials(session, DEMO_ADMIN)
+    if creds is None:
+        raise ServiceError(f"{settings.data_dir} is not a demo directory: use --reset")
+    return accounts.current_totp(creds.totp_secret)
 
 
 def _demo_password(settings: Settings) -> str | None:

@@ -81,6 +81,7 @@ from ._secret import (
     WrappedDraftBox,
     WrappedPrivateKey,
 )
+from ._vault import VAULT_KEY_BYTES, new_vault_key, open_vault, seal_vault
 
 __all__ = [
     "CHUNK_BYTES",
@@ -93,6 +94,7 @@ __all__ = [
     "KDF_SENSITIVE",
     "RECEIPT_WORDS",
     "RECORD_BYTES",
+    "VAULT_KEY_BYTES",
     "Ciphertext",
     "CryptoError",
     "DataKey",
@@ -133,12 +135,14 @@ __all__ = [
     "key_id",
     "new_receipt_code",
     "new_secret",
+    "new_vault_key",
     "next_handle_key",
     "normalise_receipt",
     "open_data_key",
     "open_draft_box",
     "open_org_grant",
     "open_signing_grant",
+    "open_vault",
     "padme",
     "parse_pin",
     "payload_bucket",
@@ -149,6 +153,7 @@ __all__ = [
     "reporter_handle",
     "seal_data_key",
     "seal_draft_box",
+    "seal_vault",
     "sign_audit_head",
     "unwrap_staff_key",
     "verify_audit_head",

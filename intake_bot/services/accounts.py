@@ -10,14 +10,17 @@ a slow hash adds nothing) and are deleted when used or expired.
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import hashlib
+import hmac
 import secrets
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyotp
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake_bot.bootstrap import App
 from intake_bot.crypto import (
@@ -31,7 +34,7 @@ from intake_bot.crypto import (
 )
 from intake_bot.storage import audit
 from intake_bot.storage import staff as staff_repo
-from intake_bot.storage.models import Role
+from intake_bot.storage.models import Role, StaffState
 from intake_bot.storage.staff import StaffInfo
 
 from .errors import ServiceError
@@ -59,6 +62,11 @@ def new_totp_secret() -> str:
     return pyotp.random_base32()
 
 
+def current_totp(secret: str) -> str:
+    """The code an authenticator app shows now (for the demo only)."""
+    return pyotp.TOTP(secret).now()
+
+
 def otpauth_uri(name: str, secret: str) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=name, issuer_name=TOTP_ISSUER)
 
@@ -82,6 +90,32 @@ class Enrolled:
     roles: frozenset[Role]
     otpauth_uri: str
     key_fingerprint: str | None
+    recovery_codes: tuple[str, ...] = field(repr=False)
+
+
+RECOVERY_CODES = 10
+RECOVERY_CODE_BYTES = 10
+"""80 random bits each: too many to guess, so a SHA-256 (not Argon2id) stores them."""
+
+
+def new_recovery_code() -> str:
+    raw = base64.b32encode(secrets.token_bytes(RECOVERY_CODE_BYTES)).decode("ascii").lower()
+    return "-".join(raw[i : i + 4] for i in range(0, len(raw), 4))
+
+
+def recovery_code_hash(code: str) -> bytes:
+    """Codes as typed: case, spaces and dashes forgiven."""
+    normal = "".join(ch for ch in code.lower() if ch.isalnum())
+    return hashlib.sha256(b"intake-recovery-code\x00" + normal.encode("utf-8")).digest()
+
+
+async def enrolment_name(app: App, token: str) -> str | None:
+    """The name an unused, unexpired enrolment token is for (without using it)."""
+    now = dt.datetime.now(dt.UTC)
+    async with app.sessions() as session:
+        staff_id = await staff_repo.peek_enrolment(session, token_hash(token), now)
+        member = None if staff_id is None else await staff_repo.get_staff(session, staff_id)
+    return None if member is None else member.name
 
 
 async def add_member(
@@ -92,9 +126,6 @@ async def add_member(
     wanted = frozenset(roles)
     if not wanted:
         raise ServiceError("give at least one role: admin, keyholder or reviewer")
-    # Hex: a token never starts with "-", which a command line would take for an option.
-    token = secrets.token_hex(32)
-    expires = dt.datetime.now(dt.UTC) + dt.timedelta(hours=app.settings.enrolment_hours)
     async with app.sessions() as session, session.begin():
         if await staff_repo.name_taken(session, clean):
             raise ServiceError(f"a member named {clean} exists")
@@ -102,9 +133,8 @@ async def add_member(
         await staff_repo.add_staff(
             session, staff_id=staff_id, name=clean, roles=wanted, day=dt.datetime.now(dt.UTC).date()
         )
-        await staff_repo.add_enrolment(
-            session, token_hash=token_hash(token), staff_id=staff_id, expires_at=expires
-        )
+        # Hex: a token never starts with "-", which a command line would take for an option.
+        token, expires = await _invite(session, app, staff_id)
         await audit.append(
             session,
             actor=actor,
@@ -121,9 +151,25 @@ async def add_member(
     )
 
 
-async def enrol(app: App, token: str, password: Secret) -> Enrolled:
-    """The member sets their password (and gets a key pair if they are a key-holder)."""
+async def enrol(
+    app: App,
+    token: str,
+    password: Secret,
+    *,
+    totp_secret: str | None = None,
+    totp_code: str | None = None,
+) -> Enrolled:
+    """The member sets their password (and gets a key pair if they are a key-holder).
+
+    The web form shows a TOTP secret first and passes it back with the code the member's
+    app shows, so the second factor is confirmed before the account is active; the
+    console prints a new secret instead. Nothing is used up unless it all succeeds.
+    """
     now = dt.datetime.now(dt.UTC)
+    if totp_secret is not None and (
+        totp_code is None or totp_step(totp_secret, totp_code, now) is None
+    ):
+        raise ServiceError("the code from the authenticator app does not match")
     async with app.sessions() as session, session.begin():
         staff_id = await staff_repo.take_enrolment(session, token_hash(token), now)
         member = None if staff_id is None else await staff_repo.get_staff(session, staff_id)
@@ -132,8 +178,16 @@ async def enrol(app: App, token: str, password: Secret) -> Enrolled:
         check_strength(password, [member.name, "intake"])
         params = app.settings.kdf_profile.params
         login_hash = await asyncio.to_thread(hash_password, password, params)
-        totp = new_totp_secret()
+        totp = totp_secret or new_totp_secret()
         await staff_repo.activate(session, member.id, password_hash=login_hash, totp_secret=totp)
+        if totp_secret is not None and totp_code is not None:
+            step = totp_step(totp_secret, totp_code, now)
+            if step is not None:
+                await staff_repo.accept_totp_step(session, member.id, step)
+        codes = tuple(new_recovery_code() for _ in range(RECOVERY_CODES))
+        await staff_repo.replace_recovery_codes(
+            session, member.id, [recovery_code_hash(code) for code in codes]
+        )
         key_print = None
         if Role.KEYHOLDER in member.roles:
             private = StaffPrivateKey.generate()
@@ -141,7 +195,64 @@ async def enrol(app: App, token: str, password: Secret) -> Enrolled:
             await staff_repo.put_staff_key(session, member.id, wrapped, now.date())
             key_print = private.fingerprint
         await audit.append(session, actor=member.name, action="staff.enrol", target=member.name)
-    return Enrolled(member.name, member.roles, otpauth_uri(member.name, totp), key_print)
+    return Enrolled(member.name, member.roles, otpauth_uri(member.name, totp), key_print, codes)
+
+
+TOTP_DIGITS = 6
+
+
+def totp_step(secret: str, code: str, now: dt.datetime) -> int | None:
+    """The time step a TOTP code belongs to (this one or a neighbour, for clock drift), or
+    None. Whether the step was used before is the caller's (the database's) question."""
+    typed = "".join(ch for ch in code if not ch.isspace())
+    if len(typed) != TOTP_DIGITS or not typed.isascii() or not typed.isdigit():
+        return None
+    totp = pyotp.TOTP(secret)
+    current = totp.timecode(now)
+    for step in (current - 1, current, current + 1):
+        if hmac.compare_digest(totp.generate_otp(step), typed):
+            return step
+    return None
+
+
+async def _invite(session: AsyncSession, app: App, staff_id: bytes) -> tuple[str, dt.datetime]:
+    token = secrets.token_hex(32)
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(hours=app.settings.enrolment_hours)
+    await staff_repo.add_enrolment(
+        session, token_hash=token_hash(token), staff_id=staff_id, expires_at=expires
+    )
+    return token, expires
+
+
+async def disable(app: App, name: str, *, actor: str) -> StaffInfo:
+    """Disable an account: it can no longer log in; its live sessions end (the web
+    checks the account on every request)."""
+    async with app.sessions() as session, session.begin():
+        member = await staff_repo.by_name(session, name)
+        if member is None:
+            raise ServiceError(f"there is no member named {name}")
+        await staff_repo.set_state(session, member.id, StaffState.DISABLED)
+        await audit.append(session, actor=actor, action="staff.disable", target=member.name)
+    return member
+
+
+async def reenrol(app: App, name: str, *, actor: str) -> Invitation:
+    """Start over: credentials, key pair, grants and recovery codes are deleted and a new
+    one-time enrolment link is issued. A key-holder then needs new grants."""
+    async with app.sessions() as session, session.begin():
+        member = await staff_repo.by_name(session, name)
+        if member is None:
+            raise ServiceError(f"there is no member named {name}")
+        await staff_repo.reset(session, member.id)
+        token, expires = await _invite(session, app, member.id)
+        await audit.append(session, actor=actor, action="staff.reenrol", target=member.name)
+    return Invitation(
+        name=member.name,
+        roles=member.roles,
+        token=token,
+        link=f"{app.settings.admin_public_url}/enrol/{token}",
+        expires_at=expires,
+    )
 
 
 async def list_members(app: App) -> list[StaffInfo]:

@@ -143,3 +143,31 @@ async def verify(session: AsyncSession, exported: Head | None = None) -> Head:
     if not exported_ok:
         raise AuditChainError("entries up to the exported head are missing")
     return current
+
+
+async def for_target(session: AsyncSession, target: str, *, limit: int = 200) -> list[Entry]:
+    """Entries about one target (a report id), newest first (the ``audit_log_by_target``
+    index)."""
+    rows = await session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.target == target)
+        .order_by(AuditEntry.seq.desc())
+        .limit(limit)
+    )
+    return [
+        Entry(row.seq, row.at, row.actor, row.action, row.target, json.loads(row.details))
+        for row in rows
+    ]
+
+
+async def newest(
+    session: AsyncSession, *, before: int | None = None, limit: int = 100
+) -> list[Entry]:
+    """A page of entries, newest first, older than ``before``."""
+    query = select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(limit)
+    if before is not None:
+        query = query.where(AuditEntry.seq < before)
+    return [
+        Entry(row.seq, row.at, row.actor, row.action, row.target, json.loads(row.details))
+        for row in await session.scalars(query)
+    ]

@@ -155,6 +155,10 @@ class Staff(Base):
     state: Mapped[str] = mapped_column(String(16))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    """The last TOTP time step accepted: a code is accepted once, and never an older one."""
+    language: Mapped[str | None] = mapped_column(String(8))
+    """The staff interface language the member chose."""
     created_on: Mapped[dt.date] = mapped_column(Date)
 
 
@@ -184,6 +188,17 @@ class StaffKey(Base):
     created_on: Mapped[dt.date] = mapped_column(Date)
 
 
+class RecoveryCode(Base):
+    """A one-time second-factor recovery code, stored as its SHA-256 (80 random bits)."""
+
+    __tablename__ = "recovery_codes"
+
+    staff_id: Mapped[bytes] = mapped_column(
+        ID, ForeignKey("staff.id", ondelete="CASCADE"), primary_key=True
+    )
+    code_hash: Mapped[bytes] = mapped_column(KEY, primary_key=True)
+
+
 class Enrolment(Base):
     """A one-time enrolment link, stored as the SHA-256 of its token; deleted when used."""
 
@@ -198,10 +213,23 @@ class Enrolment(Base):
 
 
 class Report(Base):
-    """A report's clear metadata: state, day, the urgent flag and staff triage fields."""
+    """A report's clear metadata: state, day, the urgent flag and staff triage fields.
+
+    The inbox lists reports urgent first, then newest, then by id (a random value, so the
+    order within a day says nothing about arrival). Each filter has an index that ends in
+    that order, so a page is read by walking an index from a cursor, never by sorting.
+    """
 
     __tablename__ = "reports"
-    __table_args__ = (_in("state", ReportState), WITHOUT_ROWID)
+    __table_args__ = (
+        _in("state", ReportState),
+        Index("reports_inbox", "urgent", "created_on", "id"),
+        Index("reports_by_status", "triage_status", "urgent", "created_on", "id"),
+        Index("reports_by_priority", "priority", "urgent", "created_on", "id"),
+        Index("reports_by_assignee", "assignee_id", "urgent", "created_on", "id"),
+        Index("reports_by_state", "state", "urgent", "created_on", "id"),
+        WITHOUT_ROWID,
+    )
 
     id: Mapped[bytes] = mapped_column(ID, primary_key=True)
     state: Mapped[str] = mapped_column(String(16))
@@ -213,6 +241,7 @@ class Report(Base):
     assignee_id: Mapped[bytes | None] = mapped_column(
         ID, ForeignKey("staff.id", ondelete="SET NULL")
     )
+    close_reason: Mapped[str | None] = mapped_column(String(32))
 
 
 class ReportKey(Base):
@@ -262,12 +291,26 @@ class ReportLabel(Base):
     """A triage label chosen by staff (never derived from content)."""
 
     __tablename__ = "report_labels"
-    __table_args__ = (WITHOUT_ROWID,)
+    __table_args__ = (Index("report_labels_by_label", "label", "report_id"), WITHOUT_ROWID)
 
     report_id: Mapped[bytes] = mapped_column(
         ID, ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True
     )
     label: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class ReportLink(Base):
+    """Two related reports, stored in both directions so either page finds the other."""
+
+    __tablename__ = "report_links"
+    __table_args__ = (CheckConstraint("report_id <> other_id", name="no_self_link"), WITHOUT_ROWID)
+
+    report_id: Mapped[bytes] = mapped_column(
+        ID, ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True
+    )
+    other_id: Mapped[bytes] = mapped_column(
+        ID, ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True
+    )
 
 
 class Draft(Base):
@@ -305,6 +348,7 @@ class AuditEntry(Base):
     """One staff action in the hash chain. Never updated or deleted by the application."""
 
     __tablename__ = "audit_log"
+    __table_args__ = (Index("audit_log_by_target", "target", "seq"),)
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
@@ -325,3 +369,14 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[bytes] = mapped_column(KEY)
+
+
+class AuditCheckpoint(Base):
+    """The chain's head as signed with the org signing key by a key-holder at unlock."""
+
+    __tablename__ = "audit_checkpoints"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(KEY)
+    signature: Mapped[bytes] = mapped_column(LargeBinary(64))
+    signed_on: Mapped[dt.date] = mapped_column(Date)

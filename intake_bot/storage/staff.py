@@ -6,12 +6,22 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake_bot.crypto import KdfParams, WrappedPrivateKey, WrappedStaffKey
 
-from .models import Enrolment, Role, Staff, StaffKey, StaffRole, StaffState
+from .models import (
+    Enrolment,
+    OrgKeyGrant,
+    RecoveryCode,
+    Role,
+    SigningKeyGrant,
+    Staff,
+    StaffKey,
+    StaffRole,
+    StaffState,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,3 +166,109 @@ async def take_enrolment(
     await session.execute(delete(Enrolment).where(Enrolment.expires_at <= now))
     await session.flush()
     return staff_id
+
+
+async def totp_state(session: AsyncSession, staff_id: bytes) -> tuple[str, int | None] | None:
+    """An active member's TOTP secret and the last step accepted, or None."""
+    row = await session.get(Staff, staff_id)
+    if row is None or row.state != StaffState.ACTIVE.value or row.totp_secret is None:
+        return None
+    return row.totp_secret, row.totp_last_step
+
+
+async def accept_totp_step(session: AsyncSession, staff_id: bytes, step: int) -> bool:
+    """Record a used TOTP step; False if it (or a later one) was used already.
+
+    One conditional UPDATE, so two requests racing with the same code cannot both pass.
+    """
+    result = await session.execute(
+        update(Staff)
+        .where(
+            Staff.id == staff_id,
+            (Staff.totp_last_step.is_(None)) | (Staff.totp_last_step < step),
+        )
+        .values(totp_last_step=step)
+    )
+    await session.flush()
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def replace_recovery_codes(
+    session: AsyncSession, staff_id: bytes, hashes: Iterable[bytes]
+) -> None:
+    await session.execute(delete(RecoveryCode).where(RecoveryCode.staff_id == staff_id))
+    session.add_all(RecoveryCode(staff_id=staff_id, code_hash=h) for h in set(hashes))
+    await session.flush()
+
+
+async def use_recovery_code(session: AsyncSession, staff_id: bytes, code_hash: bytes) -> bool:
+    """Consume a recovery code; False if it is not one of the member's unused codes."""
+    result = await session.execute(
+        delete(RecoveryCode).where(
+            RecoveryCode.staff_id == staff_id, RecoveryCode.code_hash == code_hash
+        )
+    )
+    await session.flush()
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def recovery_codes_left(session: AsyncSession, staff_id: bytes) -> int:
+    count = await session.scalar(
+        select(func.count()).select_from(RecoveryCode).where(RecoveryCode.staff_id == staff_id)
+    )
+    return int(count or 0)
+
+
+async def set_state(session: AsyncSession, staff_id: bytes, state: StaffState) -> None:
+    await session.execute(update(Staff).where(Staff.id == staff_id).values(state=state.value))
+    await session.flush()
+
+
+async def reset(session: AsyncSession, staff_id: bytes) -> None:
+    """Back to pending for a new enrolment: credentials, key pair, grants and recovery
+    codes go (grants sealed to the old key pair are useless to the new one)."""
+    await session.execute(
+        update(Staff)
+        .where(Staff.id == staff_id)
+        .values(
+            state=StaffState.PENDING.value,
+            password_hash=None,
+            totp_secret=None,
+            totp_last_step=None,
+        )
+    )
+    await session.execute(delete(RecoveryCode).where(RecoveryCode.staff_id == staff_id))
+    await session.execute(delete(OrgKeyGrant).where(OrgKeyGrant.staff_id == staff_id))
+    await session.execute(delete(SigningKeyGrant).where(SigningKeyGrant.staff_id == staff_id))
+    await session.execute(delete(StaffKey).where(StaffKey.staff_id == staff_id))
+    await session.execute(delete(Enrolment).where(Enrolment.staff_id == staff_id))
+    await session.flush()
+
+
+async def set_password_hash(session: AsyncSession, staff_id: bytes, password_hash: str) -> None:
+    await session.execute(
+        update(Staff).where(Staff.id == staff_id).values(password_hash=password_hash)
+    )
+    await session.flush()
+
+
+async def set_language(session: AsyncSession, staff_id: bytes, language: str) -> None:
+    await session.execute(update(Staff).where(Staff.id == staff_id).values(language=language))
+    await session.flush()
+
+
+async def language(session: AsyncSession, staff_id: bytes) -> str | None:
+    return await session.scalar(select(Staff.language).where(Staff.id == staff_id))
+
+
+async def by_name(session: AsyncSession, name: str) -> StaffInfo | None:
+    staff_id = await session.scalar(select(Staff.id).where(Staff.name == name))
+    return None if staff_id is None else await get_staff(session, staff_id)
+
+
+async def peek_enrolment(
+    session: AsyncSession, token_hash: bytes, now: dt.datetime
+) -> bytes | None:
+    """The staff id of an unexpired enrolment token, leaving it in place."""
+    row = await session.get(Enrolment, token_hash)
+    return row.staff_id if row is not None and row.expires_at > now else None

@@ -1,0 +1,91 @@
+"""Reading a report's content for a key-holder: keys from the session vault, payloads and
+files decrypted on demand, never stored. One of the few places plaintext exists."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from intake_bot.crypto import DataKey, PayloadContext, PayloadKind, Plaintext, decrypt_payload
+from intake_bot.services import reports
+from intake_bot.services.keyring import Keyring
+from intake_bot.storage import reports as report_repo
+from intake_bot.storage.blobs import BlobStore
+from intake_bot.storage.models import ReportState
+
+from . import rendering
+from .state import AdminState
+
+IMAGE_TYPES = {
+    b"\xff\xd8\xff": "image/jpeg",
+    b"\x89PNG\r\n\x1a\n": "image/png",
+}
+SNIFF_BYTES = 12
+
+
+def sniff_image(head: bytes) -> str | None:
+    """JPEG, PNG or WebP, from the first bytes of a file (never from its name or claim)."""
+    for magic, mime in IMAGE_TYPES.items():
+        if head.startswith(magic):
+            return mime
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+async def first_bytes(blobs: BlobStore, dek: DataKey, file_id: bytes) -> bytes:
+    """The start of a file's plaintext (one record is decrypted, not the whole file)."""
+    stream = reports.read_file(blobs, dek, file_id)
+    head = b""
+    try:
+        async for piece in stream:
+            head += piece
+            if len(head) >= SNIFF_BYTES:
+                break
+    finally:
+        await stream.aclose()  # type: ignore[attr-defined]
+    return head[:SNIFF_BYTES]
+
+
+async def report_view(
+    session: AsyncSession, state: AdminState, ring: Keyring, report_id: bytes, language: str
+) -> tuple[DataKey, rendering.ReportView]:
+    """Decrypt every payload of a report into the page's view. Raises
+    :class:`~intake_bot.crypto.DecryptionError` when the keyring cannot open it."""
+    dek = await reports.report_key(session, ring, report_id)
+    payloads = await reports.read_payloads(session, dek, report_id)
+    view = rendering.build(
+        payloads, state.questionnaires, language, fallback=state.current_questionnaire
+    )
+    return dek, view
+
+
+async def summary_line(
+    session: AsyncSession,
+    state: AdminState,
+    *,
+    ring: Keyring,
+    report_id: bytes,
+    report_state: ReportState,
+    language: str,
+) -> str:
+    """The inbox's one line: from the document alone when there is one."""
+    dek = await reports.report_key(session, ring, report_id)
+    kind = PayloadKind.DOCUMENT if report_state is ReportState.SUBMITTED else None
+    stored = await report_repo.payloads(session, report_id, kind)
+    decrypted: list[tuple[PayloadKind, bytes, Plaintext]] = []
+    for item in stored:
+        if item.kind in (PayloadKind.DOCUMENT, PayloadKind.ANSWER, PayloadKind.DRAFT_STATE):
+            context = PayloadContext(item.kind, report_id, item.slot_id, item.part)
+            decrypted.append(
+                (item.kind, item.slot_id, decrypt_payload(dek, context, item.ciphertext))
+            )
+    view = rendering.build(
+        decrypted, state.questionnaires, language, fallback=state.current_questionnaire
+    )
+    return rendering.summary(view)
+
+
+def stream_file(blobs: BlobStore, dek: DataKey, file_id: bytes) -> AsyncIterator[bytes]:
+    return reports.read_file(blobs, dek, file_id)
