@@ -177,7 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, required=True, metavar="F", help="where to write it")
     _add_json(export)
 
-    users = commands.add_parser("users", help="staff accounts")
+    _add_user_commands(commands.add_parser("users", help="staff accounts"))
+    return parser
+
+
+def _add_user_commands(users: argparse.ArgumentParser) -> None:
     user_commands = users.add_subparsers(dest="users_command", required=True, parser_class=_Parser)
     add = user_commands.add_parser(
         "add",
@@ -203,7 +207,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_json(enrol)
     _add_json(user_commands.add_parser("list", help="list staff accounts"))
-    return parser
+    disable = user_commands.add_parser(
+        "disable", help="disable an account (it can no longer log in; its sessions end)"
+    )
+    disable.add_argument("name")
+    _add_json(disable)
+    reenrol = user_commands.add_parser(
+        "reenrol",
+        help="reset an account: new enrolment link; password, second factor, keys and grants go",
+        description="Delete the member's password, second factor, key pair and grants and "
+        "print a new one-time enrolment link. A re-enrolled key-holder needs new grants from "
+        "a key-holder ('intake keys grant').",
+    )
+    reenrol.add_argument("name")
+    _add_json(reenrol)
 
 
 # --- commands -------------------------------------------------------------------------
@@ -480,8 +497,41 @@ async def cmd_users_enrol(app: App, args: argparse.Namespace) -> Output:
         "then clear your terminal:",
         _qr(done.otpauth_uri),
         f"  {done.otpauth_uri}",
+        "Recovery codes: each logs you in once instead of the app. Write them on paper,",
+        "keep them away from your phone; they are not shown again:",
+        *(f"  {code}" for code in done.recovery_codes),
     ]
+    doc["recovery_codes"] = list(done.recovery_codes)
     return doc, "\n".join(lines)
+
+
+async def cmd_users_disable(app: App, args: argparse.Namespace) -> Output:
+    await _ensure_current(app)
+    member = await accounts.disable(app, args.name, actor="console")
+    return {"name": member.name, "state": "disabled"}, (
+        f"Disabled {member.name}: they can no longer log in, and their sessions end."
+    )
+
+
+async def cmd_users_reenrol(app: App, args: argparse.Namespace) -> Output:
+    await _ensure_current(app)
+    invite = await accounts.reenrol(app, args.name, actor="console")
+    doc = {
+        "name": invite.name,
+        "link": invite.link,
+        "token": invite.token,
+        "expires": invite.expires_at.isoformat(timespec="seconds"),
+    }
+    text = "\n".join(
+        [
+            f"Reset {invite.name}: their password, second factor, key pair and grants are gone.",
+            "A key-holder must grant them the keys again after they enrol. One-time link",
+            f"(expires {invite.expires_at:%Y-%m-%d %H:%M} UTC):",
+            f"  {invite.link}",
+            f"Token (for 'intake users enrol'): {invite.token}",
+        ]
+    )
+    return doc, text
 
 
 async def cmd_users_list(app: App, _: argparse.Namespace) -> Output:
@@ -520,6 +570,8 @@ _COMMANDS: dict[tuple[str, str | None], Command] = {
     ("users", "add"): cmd_users_add,
     ("users", "enrol"): cmd_users_enrol,
     ("users", "list"): cmd_users_list,
+    ("users", "disable"): cmd_users_disable,
+    ("users", "reenrol"): cmd_users_reenrol,
 }
 
 

@@ -38,18 +38,26 @@ class QuestionnaireError(Exception):
     """The definition is invalid; the message names where and what."""
 
 
+def default_text() -> str:
+    """The YAML of the questionnaire shipped with intake."""
+    source = resources.files("intake_bot.questionnaire").joinpath("data", DEFAULT_RESOURCE)
+    return source.read_text(encoding="utf-8")
+
+
 def load_default() -> Questionnaire:
     """The questionnaire shipped with intake."""
-    text = resources.files("intake_bot.questionnaire").joinpath("data", DEFAULT_RESOURCE)
-    return parse(text.read_text(encoding="utf-8"), source="default questionnaire")
+    return parse(default_text(), source="default questionnaire")
+
+
+def read_file(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise QuestionnaireError(f"{path}: cannot read ({type(exc).__name__})") from None
 
 
 def load_file(path: Path) -> Questionnaire:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise QuestionnaireError(f"{path}: cannot read ({type(exc).__name__})") from None
-    return parse(text, source=str(path))
+    return parse(read_file(path), source=str(path))
 
 
 def parse(text: str, *, source: str = "questionnaire") -> Questionnaire:

@@ -21,8 +21,9 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
 from intake_bot.bootstrap import App
 from intake_bot.config import KdfProfile, Settings
 from intake_bot.ephemeral import BootSecrets, load_or_create, on_memory_fs
+from intake_bot.questionnaire import archive
 from intake_bot.questionnaire.engine import Engine
-from intake_bot.questionnaire.loader import load_default, load_file
+from intake_bot.questionnaire.loader import default_text, parse, read_file
 from intake_bot.questionnaire.model import Questionnaire
 from intake_bot.services import ServiceError, drafts
 from intake_bot.services.drafts import DraftContext
@@ -43,7 +44,11 @@ COMMANDS = ("start", "cancel", "language", "privacy", "status", "help")
 
 
 def load_questionnaire(settings: Settings) -> Questionnaire:
-    return load_file(settings.questionnaire) if settings.questionnaire else load_default()
+    """The questionnaire to ask, archived by version for the staff interface."""
+    text = read_file(settings.questionnaire) if settings.questionnaire else default_text()
+    questionnaire = parse(text, source=str(settings.questionnaire or "default questionnaire"))
+    archive.keep(settings.data_dir, text)
+    return questionnaire
 
 
 def limits_from(settings: Settings) -> Limits:

@@ -14,9 +14,12 @@ import datetime as dt
 import json
 import os
 import re
+import signal
+import socket
 import stat
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -572,3 +575,92 @@ def test_keys_grant_checks_the_fingerprint(sqlite_cli: Cli) -> None:
     assert (len(done["org_keys"]), done["signing_key"]) == (1, True)
     [key] = sqlite_cli.run("keys", "list", "--json").json()["keys"]
     assert key["holders"] == ["amina", "farid"]
+
+
+def test_enrol_prints_recovery_codes_once(sqlite_cli: Cli) -> None:
+    init_admin(sqlite_cli)
+    invite = sqlite_cli.run("users", "add", "bob", "--role", "reviewer", "--json").json()
+    password = sqlite_cli.secret_file("bob.pw", MEMBER_PASSWORD + "\n")
+    enrolled = sqlite_cli.run(
+        "users", "enrol", invite["token"], "--password-file", str(password), "--json"
+    ).json()
+    codes = enrolled["recovery_codes"]
+    assert len(codes) == 10, codes
+    assert len(set(codes)) == 10, codes
+    assert all(re.fullmatch(r"[a-z2-7]{4}(-[a-z2-7]{4}){3}", code) for code in codes), codes
+
+
+def test_disable_and_reenrol_from_the_console(sqlite_cli: Cli) -> None:
+    admin = init_admin(sqlite_cli)
+    invite = sqlite_cli.run("users", "add", "bob", "--role", "keyholder", "--json").json()
+    password = sqlite_cli.secret_file("bob.pw", MEMBER_PASSWORD + "\n")
+    first = sqlite_cli.run(
+        "users", "enrol", invite["token"], "--password-file", str(password), "--json"
+    ).json()
+    admin_password = sqlite_cli.secret_file("amina.pw", ADMIN_PASSWORD + "\n")
+    assert_ok(
+        sqlite_cli.run(
+            "keys",
+            "grant",
+            "bob",
+            "--user",
+            "amina",
+            "--password-file",
+            str(admin_password),
+            "--fingerprint",
+            first["key_fingerprint"],
+        )
+    )
+    disabled = sqlite_cli.run("users", "disable", "bob", "--json").json()
+    assert disabled == {"name": "bob", "state": "disabled"}
+    members = {m["name"]: m for m in sqlite_cli.run("users", "list", "--json").json()}
+    assert members["bob"]["state"] == "disabled"
+
+    again = sqlite_cli.run("users", "reenrol", "bob", "--json").json()
+    assert again["link"].endswith(f"/enrol/{again['token']}")
+    members = {m["name"]: m for m in sqlite_cli.run("users", "list", "--json").json()}
+    assert members["bob"]["state"] == "pending"
+    assert members["bob"]["key_fingerprint"] is None
+    keys = sqlite_cli.run("keys", "list", "--json").json()
+    holders = {name for key in keys["keys"] for name in key["holders"]}
+    assert holders == {"amina"}, keys  # the old grants went with the old key pair
+    renewed = sqlite_cli.run(
+        "users", "enrol", again["token"], "--password-file", str(password), "--json"
+    ).json()
+    assert renewed["key_fingerprint"] != first["key_fingerprint"]
+    assert admin["admin"]["name"] == "amina"
+    assert_error(sqlite_cli.run("users", "disable", "nobody"), "nobody")
+    assert_error(sqlite_cli.run("users", "reenrol", "nobody"), "nobody")
+
+
+def test_admin_serves_until_interrupted(sqlite_cli: Cli) -> None:
+    init_admin(sqlite_cli)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [*COMMAND, "admin"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=sqlite_cli.env({"INTAKE_ADMIN_PORT": str(port)}),
+        cwd=sqlite_cli.root,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.strip() == f"admin listening on http://127.0.0.1:{port}", line
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=10) as page:
+            body = page.read().decode()
+            assert page.status == 200
+            assert page.headers["Cache-Control"] == "no-store"
+        assert 'name="password"' in body
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+        _, errors = process.communicate(timeout=10)
+        assert "Traceback" not in errors
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
