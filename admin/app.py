@@ -16,6 +16,7 @@ import jinja2
 from aiohttp import web
 
 from intake_bot.bootstrap import App
+from intake_bot.questionnaire import archive
 from intake_bot.questionnaire.loader import load_default, load_file
 from intake_bot.services.keyring import read_pin
 
@@ -45,7 +46,9 @@ def create_app(app: App, *, clock: Callable[[], float] = time.monotonic) -> web.
         sign_in_backoff=Backoff(clock),
         second_factor_backoff=Backoff(clock),
         catalogues=load_catalogues(),
-        questionnaires=Questionnaires([current, load_default()]),
+        questionnaires=Questionnaires(
+            [*archive.load_archived(settings.data_dir), load_default(), current]
+        ),
         current_questionnaire=current,
         clock=clock,
     )
@@ -67,6 +70,9 @@ def create_app(app: App, *, clock: Callable[[], float] = time.monotonic) -> web.
         undefined=jinja2.StrictUndefined,
     )
     add_routes(web_app)
+    # The headers again just before any response goes out: streamed downloads and
+    # aiohttp's own 500 page never pass back through the middlewares.
+    web_app.on_response_prepare.append(security.on_prepare)
     return web_app
 
 

@@ -40,6 +40,16 @@ def load_catalogues() -> dict[str, NullTranslations]:
     return found
 
 
+def N_(message: str) -> str:
+    """Marks a message for extraction (``scripts/admin-messages``); translated later.
+
+    For texts in tables built before a request has a language, such as error codes to
+    messages: the value is the English text itself, and the code that shows it passes it
+    to ``_``.
+    """
+    return message
+
+
 class Translator:
     """``_`` for one language: translate, then fill ``%(name)s`` fields."""
 

@@ -6,11 +6,19 @@ the staff member's language, using the questionnaire version the report was made
 Nothing here escapes HTML: the templates do, always (autoescape), and no value from a
 report is ever marked safe. File names lose bidirectional-control and other invisible
 format characters, which could make ``evil`` + U+202E + ``fdp.exe`` read as ``evilexe.pdf``.
+
+Payloads are not trusted to have the shape the bot writes: anyone with the org public key
+(a seized server, a tampered database) can make a report that decrypts to any JSON. So
+:func:`build` is total over JSON: a value of an unexpected type is shown as text or
+dropped, never an exception that would take the inbox down for every key-holder. Lone
+surrogates (valid in JSON escapes, not in UTF-8) become U+FFFD so that a page can always
+be encoded.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,13 +29,48 @@ from intake_bot.questionnaire.model import Question, Questionnaire, QuestionType
 
 SUMMARY_LENGTH = 120
 NAME_LENGTH = 200
+FILE_ID = re.compile(r"[0-9a-f]{32}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_HIDDEN = ("Cc", "Cf", "Cs")
+"""Control, format (bidi marks, isolates, zero-width) and surrogate characters."""
+
+
+def _visible(text: str) -> str:
+    return "".join(ch for ch in text if unicodedata.category(ch) not in _HIDDEN)
 
 
 def clean_name(name: object) -> str:
     """A file name safe to show: no control or format (bidi) characters, bounded length."""
     text = name if isinstance(name, str) else ""
-    kept = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cf"))
-    return kept.strip()[:NAME_LENGTH] or "file"
+    return _visible(text).strip()[:NAME_LENGTH].strip() or "file"
+
+
+def _scalar(value: object) -> str:
+    """Any JSON value as one text: strings as they are, anything else as JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _scrub(value: Any) -> Any:
+    """A decoded JSON value with every lone surrogate replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_scrub(item) for item in value]
+    if isinstance(value, dict):
+        return {_scrub(key): _scrub(item) for key, item in value.items()}
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,42 +147,48 @@ def _text(translated: Mapping[str, str], language: str) -> str:
     return translated.get(language) or translated.get("en") or next(iter(translated.values()), "")
 
 
+def _one_line(value: object) -> str:
+    """A name from Telegram (a sender, a chat) as one line without bidi or control marks."""
+    return " ".join(_visible(_scalar(value)).split())[:NAME_LENGTH]
+
+
 def _forward(origin: object) -> str:
     """Who a forwarded message came from, as one line."""
     if not isinstance(origin, dict):
         return ""
-    if origin.get("from_reporter"):
+    if origin.get("from_reporter") is True:
         who = "the reporter"
     else:
-        user: dict[str, Any] = origin.get("user") or {}
-        chat: dict[str, Any] = origin.get("chat") or {}
-        if not isinstance(user, dict) or not isinstance(chat, dict):
-            user, chat = {}, {}
+        user, chat = _dict(origin.get("user")), _dict(origin.get("chat"))
         names = [
-            str(value)
+            _one_line(value)
             for value in (
                 user.get("name"),
-                user.get("username") and f"@{user.get('username')}",
+                user.get("username") and f"@{_scalar(user.get('username'))}",
                 origin.get("name"),
                 chat.get("title"),
-                chat.get("username") and f"@{chat.get('username')}",
+                chat.get("username") and f"@{_scalar(chat.get('username'))}",
             )
             if value
         ]
-        who = ", ".join(names) or "hidden sender"
-    return f"{who} ({origin.get('date', '')})"
+        who = ", ".join(name for name in names if name) or "hidden sender"
+    return f"{who} ({_one_line(origin.get('date'))})"
 
 
 def file_view(ref: Mapping[str, Any]) -> FileView:
+    """A manifest entry as shown. ``id`` is empty unless it is a file id (32 hex digits),
+    so a crafted entry cannot steer the page's links."""
+    file_id = ref.get("file")
+    size = ref.get("size")
     return FileView(
-        id=str(ref.get("file", "")),
+        id=file_id if isinstance(file_id, str) and FILE_ID.fullmatch(file_id) else "",
         name=clean_name(ref.get("name")),
-        mime=str(ref.get("mime") or "application/octet-stream")[:100],
-        size=int(ref.get("size") or 0),
-        sha256=str(ref.get("sha256", "")),
-        received=str(ref.get("received", "")),
-        sent=str(ref.get("sent", "")),
-        caption=str(ref.get("caption") or ""),
+        mime=_one_line(ref.get("mime") or "application/octet-stream")[:100],
+        size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else 0,
+        sha256=_one_line(ref.get("sha256"))[:100],
+        received=_one_line(ref.get("received")),
+        sent=_one_line(ref.get("sent")),
+        caption=_scalar(ref.get("caption")),
         forward=_forward(ref.get("forward")),
     )
 
@@ -148,13 +197,13 @@ def _parts(question: Question | None, value: Any, language: str) -> tuple[Part, 
     if isinstance(value, list) and (question is None or question.type is not QuestionType.MULTI):
         return tuple(_part(item) for item in value)
     if isinstance(value, dict) and "precision" in value:
-        shown = "unknown" if value.get("precision") == "unknown" else str(value.get("value"))
+        shown = "unknown" if value.get("precision") == "unknown" else _scalar(value.get("value"))
         return (Part(text=shown),)
     chosen = value if isinstance(value, list) else [value]
     labels = []
     for item in chosen:
-        option = question.option(str(item)) if question is not None else None
-        labels.append(_text(option.label, language) if option is not None else str(item))
+        option = question.option(_scalar(item)) if question is not None else None
+        labels.append(_text(option.label, language) if option is not None else _scalar(item))
     return (Part(text=", ".join(labels)),)
 
 
@@ -167,26 +216,32 @@ def _part(item: Any) -> Part:
         forward = item.get("forward")
         if isinstance(forward, dict) and "origin" in forward:
             return Part(
-                text=str(forward.get("text", "")), forward=_forward(forward["origin"]), free=True
+                text=_scalar(forward.get("text")), forward=_forward(forward["origin"]), free=True
             )
-        return Part(text=str(item.get("text", "")), forward=_forward(forward), free=True)
-    return Part(text=str(item), free=True)
+        return Part(text=_scalar(item.get("text")), forward=_forward(forward), free=True)
+    return Part(text=_scalar(item), free=True)
+
+
+def _by_ids(answers: Sequence[tuple[str, Any]], language: str) -> SectionView:
+    return SectionView(
+        "",
+        tuple(
+            AnswerView(qid, () if value is None else _parts(None, value, language), value is None)
+            for qid, value in answers
+        ),
+    )
 
 
 def _sections(
     answers: Sequence[tuple[str, Any]], questionnaire: Questionnaire | None, language: str
 ) -> list[SectionView]:
-    """Answers grouped by section, in questionnaire order (or as stored, without one)."""
+    """Answers grouped by section, in questionnaire order (or as stored, without one).
+
+    Answers to questions the questionnaire does not have are shown last, by their ids:
+    staff see everything a report holds.
+    """
     if questionnaire is None:
-        return [
-            SectionView(
-                "",
-                tuple(
-                    AnswerView(qid, _parts(None, value, language), value is None)
-                    for qid, value in answers
-                ),
-            )
-        ]
+        return [_by_ids(answers, language)] if answers else []
     by_id = dict(answers)
     sections = []
     for section in questionnaire.sections:
@@ -203,11 +258,18 @@ def _sections(
         )
         if views:
             sections.append(SectionView(_text(section.title, language), views))
+    unknown = [(qid, value) for qid, value in answers if questionnaire.question(qid) is None]
+    if unknown:
+        sections.append(_by_ids(unknown, language))
     return sections
 
 
 def _json(plaintext: Plaintext) -> Any:
-    return json.loads(plaintext.reveal())
+    """A payload's JSON; :class:`ValueError` if it is not JSON (or absurdly nested)."""
+    try:
+        return _scrub(json.loads(plaintext.reveal()))
+    except RecursionError:
+        raise ValueError("payload nested too deeply") from None
 
 
 def build(
@@ -230,42 +292,54 @@ def build(
     for kind, _slot, plaintext in payloads:
         data = _json(plaintext)
         if kind is PayloadKind.DOCUMENT:
-            document = data
-        elif kind is PayloadKind.ANSWER:
-            answers[str(data.get("question"))] = data.get("value")
-        elif kind is PayloadKind.MANIFEST:
+            document = _dict(data)
+        elif kind is PayloadKind.ANSWER and isinstance(data, dict):
+            answers[_scalar(data.get("question"))] = data.get("value")
+        elif kind is PayloadKind.MANIFEST and isinstance(data, dict):
             manifests.append(data)
         elif kind is PayloadKind.DRAFT_STATE:
-            state = data
-        elif kind is PayloadKind.NOTE:
-            notes.append(NoteView(str(data["author"]), str(data["at"]), str(data["text"])))
+            state = _dict(data)
+        elif kind is PayloadKind.NOTE and isinstance(data, dict):
+            notes.append(
+                NoteView(
+                    _one_line(data.get("author")),
+                    _one_line(data.get("at")),
+                    _scalar(data.get("text")),
+                )
+            )
     notes.sort(key=lambda note: note.at)
     if document is not None:
-        meta = document.get("questionnaire") or {}
+        meta = _dict(document.get("questionnaire"))
         questionnaire = questionnaires.get(meta.get("id"), meta.get("version"))
-        pairs = [(str(a.get("question")), a.get("value")) for a in document.get("answers", [])]
+        pairs = [
+            (_scalar(a.get("question")), a.get("value"))
+            for a in _list(document.get("answers"))
+            if isinstance(a, dict)
+        ]
+        made_with = (_one_line(meta.get("id")) or "?", _one_line(meta.get("version")) or "?")
         view = ReportView(
             complete=True,
-            questionnaire=f"{meta.get('id')} v{meta.get('version')}",
+            questionnaire="{} v{}".format(*made_with),
             known_version=questionnaire is not None,
-            language=str(document.get("language", "")),
-            started=str(document.get("started", "")),
-            submitted=str(document.get("submitted", "")),
+            language=_one_line(document.get("language")),
+            started=_one_line(document.get("started")),
+            submitted=_one_line(document.get("submitted")),
             sections=_sections(pairs, questionnaire, language),
-            files=[file_view(ref) for ref in document.get("files", [])],
+            files=[file_view(ref) for ref in _list(document.get("files")) if isinstance(ref, dict)],
         )
     else:
-        engine = state.get("engine") if isinstance(state.get("engine"), dict) else {}
+        engine = _dict(state.get("engine"))
         order = {q.id: i for i, q in enumerate(fallback.questions)}
         pairs = sorted(answers.items(), key=lambda pair: order.get(pair[0], len(order)))
-        if engine and isinstance(engine.get("answers"), dict):
-            pairs = [(qid, value) for qid, value in pairs if qid in engine["answers"]] or pairs
+        current = engine.get("answers")
+        if isinstance(current, dict):
+            pairs = [(qid, value) for qid, value in pairs if qid in current] or pairs
         view = ReportView(
             complete=False,
             questionnaire=f"{fallback.id} v{fallback.version}",
             known_version=True,
-            language=str(state.get("language", "")),
-            started=str(state.get("started", "")),
+            language=_one_line(state.get("language")),
+            started=_one_line(state.get("started")),
             submitted="",
             sections=_sections(pairs, fallback, language),
             files=[file_view(ref) for ref in manifests],

@@ -1,7 +1,8 @@
 """The middlewares every request passes, outermost first:
 
 1. :func:`headers` — strict Content-Security-Policy, ``frame-ancestors 'none'``, no
-   referrer, nosniff, ``Cache-Control: no-store`` on every response (errors included).
+   referrer, nosniff, ``Cache-Control: no-store`` on every response (errors included;
+   :func:`on_prepare` covers streamed responses and aiohttp's own error pages).
 2. :func:`sessions` — the session cookie to a :class:`~admin.state.Viewer`; the account is
    read from the database on every request, so disabling or re-enrolling it ends its
    sessions at once and role changes apply at once.
@@ -58,6 +59,13 @@ def _set_headers(response: web.StreamResponse) -> None:
     headers["Cross-Origin-Opener-Policy"] = "same-origin"
     headers["Cross-Origin-Resource-Policy"] = "same-origin"
     headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+
+
+async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: the same headers on every response just before it is sent,
+    including those the middleware cannot reach — a handler's streamed download (which
+    keeps its own, stricter policy) and the 500 page aiohttp makes for a crash."""
+    _set_headers(response)
 
 
 @web.middleware

@@ -37,6 +37,9 @@ SECOND_FACTOR_SECONDS = 300.0
 """How long the password step stays valid while the member types the second factor."""
 MAX_SESSIONS = 10_000
 """Oldest sessions go first beyond this: an unauthenticated flood cannot exhaust memory."""
+SWEEP_SECONDS = 60.0
+"""Expired sessions (and their sealed keys) are dropped at least this often while requests
+come in, not only when their own browser comes back."""
 
 
 class Stage(StrEnum):
@@ -121,6 +124,7 @@ class SessionStore:
         self.lifetime = lifetime
         self._clock = clock
         self._sessions: dict[bytes, StaffSession] = {}
+        self._swept = clock()
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -147,13 +151,14 @@ class SessionStore:
 
     def get(self, ticket: Ticket) -> StaffSession | None:
         """The live session for a cookie (its idle clock restarts), or None."""
+        now = self._clock()
+        if now - self._swept > SWEEP_SECONDS:
+            self._sweep(now)
         key = _key(ticket.session_id)
         session = self._sessions.get(key)
         if session is None:
             return None
-        now = self._clock()
-        limit = SECOND_FACTOR_SECONDS if session.stage is Stage.SECOND_FACTOR else self.idle
-        if now - session.seen > limit or now - session.created > self.lifetime:
+        if self._expired(session, now):
             self._sessions.pop(key, None)
             return None
         session.seen = now
@@ -171,19 +176,30 @@ class SessionStore:
     def end(self, session: StaffSession) -> None:
         self._sessions.pop(session.key, None)
 
-    def end_for(self, staff_id: bytes) -> int:
-        """End every session of one member (disabled, re-enrolled); returns how many."""
-        doomed = [k for k, s in self._sessions.items() if s.staff_id == staff_id]
+    def end_for(self, staff_id: bytes, *, keep: StaffSession | None = None) -> int:
+        """End every session of one member (disabled, re-enrolled), or every one but
+        ``keep`` (their password changed); returns how many."""
+        doomed = [
+            k
+            for k, s in self._sessions.items()
+            if s.staff_id == staff_id and (keep is None or k != keep.key)
+        ]
         for key in doomed:
             del self._sessions[key]
         return len(doomed)
 
-    def _prune(self) -> None:
-        now = self._clock()
+    def _expired(self, session: StaffSession, now: float) -> bool:
+        limit = SECOND_FACTOR_SECONDS if session.stage is Stage.SECOND_FACTOR else self.idle
+        return now - session.seen > limit or now - session.created > self.lifetime
+
+    def _sweep(self, now: float) -> None:
+        self._swept = now
         for key, session in list(self._sessions.items()):
-            limit = SECOND_FACTOR_SECONDS if session.stage is Stage.SECOND_FACTOR else self.idle
-            if now - session.seen > limit or now - session.created > self.lifetime:
+            if self._expired(session, now):
                 del self._sessions[key]
+
+    def _prune(self) -> None:
+        self._sweep(self._clock())
         while len(self._sessions) >= MAX_SESSIONS:
             oldest = min(self._sessions.values(), key=lambda s: s.seen)
             del self._sessions[oldest.key]

@@ -2,10 +2,14 @@
 
 After each failure the key must wait twice as long as after the one before (1 s, 2 s,
 4 s, …, at most :data:`MAX_DELAY`) before the next attempt is even checked, so no
-Argon2id work is spent on a locked key. Keys are opaque bytes chosen by the caller: the
-account's id, or a keyed hash of a name nobody has (so an unknown name behaves exactly like
-a known one and is never kept in the clear), and a keyed hash of the client address. State
-is in memory only, bounded, and forgotten at restart.
+Argon2id work is spent on a locked key. A key that stayed quiet for :data:`FORGET_AFTER`
+after its last lock ran out starts again from one second: a member's typing mistakes,
+months apart, must not add up to a fifteen-minute lock-out.
+
+Keys are opaque bytes chosen by the caller: the account's id, or a keyed hash of a name
+nobody has (so an unknown name behaves exactly like a known one and is never kept in the
+clear), and a keyed hash of the client address. State is in memory only, bounded, and
+forgotten at restart.
 """
 
 from __future__ import annotations
@@ -22,6 +26,10 @@ BASE_DELAY = 1.0
 MAX_DELAY = 900.0
 """Fifteen minutes: long enough to make guessing hopeless, short enough not to lock out
 staff for a day when an adversary aims at their account."""
+FORGET_AFTER = 24 * 3600.0
+"""A day without failures wipes a key's count. A guesser gains nothing by waiting for it:
+the cap already lets a locked key try once every :data:`MAX_DELAY`, far more than the few
+quick tries a fresh count allows once a day."""
 MAX_KEYS = 100_000
 
 
@@ -53,7 +61,9 @@ class Backoff:
     def fail(self, *keys: bytes) -> None:
         now = self._clock()
         for key in keys:
-            record = self._records.pop(key, None) or _Record(0, now)
+            record = self._records.pop(key, None)
+            if record is None or now - record.until > FORGET_AFTER:
+                record = _Record(0, now)
             record.failures += 1
             record.until = now + min(MAX_DELAY, BASE_DELAY * 2.0 ** min(record.failures - 1, 20))
             self._records[key] = record

@@ -29,7 +29,12 @@ async def page(request: web.Request) -> web.Response:
     state = state_of(request)
     _ = translator_of(request)
     before_text = request.query.get("before", "")
-    before = int(before_text) if before_text.isdigit() and len(before_text) < 19 else None
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+    before = (
+        int(before_text)
+        if before_text.isascii() and before_text.isdigit() and len(before_text) < 19
+        else None
+    )
     verified: str | None = None
     problem: str | None = None
     checkpoint = await _checkpoint(request)

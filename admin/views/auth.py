@@ -9,23 +9,33 @@ its own, separate slow-down per account and client.
 from __future__ import annotations
 
 import math
+import unicodedata
 
 from aiohttp import web
 
 from intake_bot.crypto import CryptoError, Plaintext, Secret
-from intake_bot.services import ServiceError, signin
+from intake_bot.services import ServiceError, accounts, signin
 from intake_bot.storage import staff as staff_repo
 from intake_bot.storage.models import Role
 
 from ..i18n import LANGUAGES
 from ..security import set_cookie
 from ..sessions import Stage, pack_keyring
-from ..state import COOKIE, LANG_COOKIE, PENDING, PENDING_TICKET, state_of, translator_of
+from ..state import COOKIE, LANG_COOKIE, PENDING, PENDING_TICKET, VIEWER, state_of, translator_of
 from .common import render, see_other, viewer
 
 
 def _client(request: web.Request) -> str:
     return request.remote or ""
+
+
+def _account(name: str) -> str:
+    """The name as the account is looked up (trimmed, NFC): one slow-down per account,
+    however the name is spelled (NFD, spaces around it)."""
+    try:
+        return accounts.check_name(name)
+    except ServiceError:
+        return name.strip()
 
 
 def _throttled(request: web.Request, template: str, wait: float) -> web.Response:
@@ -52,7 +62,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     name = str(form.get("name", ""))[:200]
     password = Secret(str(form.get("password", "")).encode("utf-8")[:1024])
     keys = (
-        state.sign_in_backoff.key("name", name.strip()),
+        state.sign_in_backoff.key("name", _account(name)),
         state.sign_in_backoff.key("client", _client(request)),
     )
     wait = state.sign_in_backoff.wait(*keys)
@@ -68,6 +78,11 @@ async def login(request: web.Request) -> web.StreamResponse:
             status=401,
         )
     state.sign_in_backoff.succeed(*keys)
+    # Whatever session this browser had ends: its cookie is about to be replaced.
+    signed_in = request.get(VIEWER)
+    for earlier in (request.get(PENDING), None if signed_in is None else signed_in.session):
+        if earlier is not None:
+            state.sessions.end(earlier)
     ticket, _session = state.sessions.start(
         attempt.member.id, Stage.SECOND_FACTOR, Plaintext(password.reveal())
     )
@@ -176,14 +191,25 @@ async def change_password(request: web.Request) -> web.Response:
         else:
             message = _("The new password is too weak: use a longer passphrase of unrelated words.")
         return render(request, "password.html", {"error": message}, status=400)
+    # Whoever else holds a session of this member (the reason to change it, perhaps) is out.
+    state.sessions.end_for(member.id, keep=viewer(request).session)
     return render(request, "password.html", {"done": True})
 
 
 def _safe_next(target: str) -> str:
-    """Only a path on this site (no scheme, no //host): an open redirect phishes staff."""
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return "/"
+    """Only a path on this site (no scheme, no //host): an open redirect phishes staff.
+
+    Browsers, and yarl when aiohttp builds the Location header, drop tabs and newlines
+    and read a backslash as a slash, so ``/<tab>/host`` or ``/\\host`` would leave the
+    site: any control character, space or backslash sends the member to the inbox."""
+    if (
+        not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(ch.isspace() or unicodedata.category(ch).startswith("C") for ch in target)
+    ):
+        return "/"
+    return target
 
 
 async def language(request: web.Request) -> web.StreamResponse:
@@ -191,11 +217,12 @@ async def language(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     chosen = str(form.get("language", ""))
     if chosen not in LANGUAGES:
-        raise web.HTTPBadRequest(text=translator_of(request)("Unknown language."))
-    member = request.get("intake_viewer")
+        _ = translator_of(request)
+        raise web.HTTPBadRequest(text=_("Unknown language."))
+    member = request.get(VIEWER)
     response = see_other(_safe_next(str(form.get("next", "/"))))
     if member is not None:
-        await signin.set_language(state.app, viewer(request).member, chosen)
+        await signin.set_language(state.app, member.member, chosen)
     set_cookie(
         response,
         LANG_COOKIE,

@@ -34,9 +34,10 @@ def hex_id(text: str) -> bytes | None:
 def route_id(request: web.Request, name: str) -> bytes:
     found = hex_id(request.match_info.get(name, ""))
     if found is None:
-        raise web.HTTPNotFound(text=translator_of(request)("There is no such page."))
+        raise not_found(request)
     return found
 
 
 def not_found(request: web.Request) -> web.HTTPNotFound:
-    return web.HTTPNotFound(text=translator_of(request)("There is no such page."))
+    _ = translator_of(request)
+    return web.HTTPNotFound(text=_("There is no such page."))

@@ -21,6 +21,7 @@ async def _page(request: web.Request, status: int = 200, **extra: object) -> web
         inventory = await key_repo.list_org_keys(session)
     members = await accounts.list_members(state.app)
     mine = next((m for m in members if m.id == who.member.id), None)
+    ring = who.keyring(state.sessions)
     grantees = [
         m.name
         for m in members
@@ -39,7 +40,8 @@ async def _page(request: web.Request, status: int = 200, **extra: object) -> web
             if mine is None or mine.public_key is None
             else fingerprint(key_id(mine.public_key)),
             "grantees": grantees,
-            "holds_keys": bool(who.keyring(state.sessions)),
+            # A key-holder without grants has an (empty) keyring: they hold nothing to give.
+            "holds_keys": ring is not None and bool(ring.org_keys),
             **extra,
         },
         status=status,

@@ -12,6 +12,8 @@ import datetime as dt
 import json
 from collections.abc import Iterable
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from intake_bot.bootstrap import App
 from intake_bot.crypto import PayloadKind, Plaintext
 from intake_bot.storage import audit
@@ -27,15 +29,17 @@ from .keyring import Keyring
 from .reports import OpenReport, report_key, save_payload
 
 NOTE_MAX = 10_000
-HISTORY_ACTIONS = ("report.",)
+READS = ("report.view", "report.file")
+"""Audit actions that record reading a report, not changing it."""
+READS_SHOWN = 50
 
 
 def _target(report_id: bytes) -> str:
     return report_id.hex()
 
 
-async def _current(session: object, report_id: bytes) -> Triage:
-    row = await inbox_repo.row(session, report_id)  # type: ignore[arg-type]
+async def _current(session: AsyncSession, report_id: bytes) -> Triage:
+    row = await inbox_repo.row(session, report_id)
     if row is None:
         raise ServiceError("there is no such report")
     reason = CloseReason(row.close_reason) if row.close_reason else None
@@ -175,7 +179,9 @@ async def link(app: App, actor: str, report_id: bytes, other_id: bytes) -> None:
 
 async def unlink(app: App, actor: str, report_id: bytes, other_id: bytes) -> None:
     async with app.sessions() as session, session.begin():
-        await inbox_repo.unlink(session, report_id, other_id)
+        await _current(session, report_id)
+        if not await inbox_repo.unlink(session, report_id, other_id):
+            return
         for one, other in ((report_id, other_id), (other_id, report_id)):
             await audit.append(
                 session,
@@ -229,7 +235,14 @@ async def record_file(app: App, actor: str, report_id: bytes, file_id: bytes, ho
         )
 
 
-async def history(app: App, report_id: bytes, limit: int = 200) -> list[Entry]:
-    """Triage changes and views of one report from the audit log, newest first."""
+async def history(
+    app: App, report_id: bytes, limit: int = 200, reads: int = READS_SHOWN
+) -> list[Entry]:
+    """Triage changes (up to ``limit``) and the latest views and downloads (up to
+    ``reads``) of one report from the audit log, newest first. Counted apart, so that a
+    much-read report does not push its changes off the page."""
+    target = _target(report_id)
     async with app.sessions() as session:
-        return await audit.for_target(session, _target(report_id), limit=limit)
+        changes = await audit.for_target(session, target, limit=limit, exclude=READS)
+        seen = await audit.for_target(session, target, limit=reads, actions=READS)
+    return sorted([*changes, *seen], key=lambda entry: entry.seq, reverse=True)

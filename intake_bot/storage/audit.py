@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
@@ -145,15 +145,22 @@ async def verify(session: AsyncSession, exported: Head | None = None) -> Head:
     return current
 
 
-async def for_target(session: AsyncSession, target: str, *, limit: int = 200) -> list[Entry]:
+async def for_target(
+    session: AsyncSession,
+    target: str,
+    *,
+    limit: int = 200,
+    actions: Collection[str] | None = None,
+    exclude: Collection[str] = (),
+) -> list[Entry]:
     """Entries about one target (a report id), newest first (the ``audit_log_by_target``
-    index)."""
-    rows = await session.scalars(
-        select(AuditEntry)
-        .where(AuditEntry.target == target)
-        .order_by(AuditEntry.seq.desc())
-        .limit(limit)
-    )
+    index), optionally only the given ``actions`` or all but those in ``exclude``."""
+    query = select(AuditEntry).where(AuditEntry.target == target)
+    if actions is not None:
+        query = query.where(AuditEntry.action.in_(list(actions)))
+    if exclude:
+        query = query.where(AuditEntry.action.not_in(list(exclude)))
+    rows = await session.scalars(query.order_by(AuditEntry.seq.desc()).limit(limit))
     return [
         Entry(row.seq, row.at, row.actor, row.action, row.target, json.loads(row.details))
         for row in rows

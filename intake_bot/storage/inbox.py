@@ -3,6 +3,10 @@
 The inbox is read a page at a time by walking an index from a cursor (keyset pagination):
 a page costs the same at report 50 and at report 100,000, and no query loads every row.
 Nothing here sees content; the summary line and notes are decrypted by the caller.
+
+A draft still being written is not shown to staff unless it is urgent (ARCHITECTURE.md:
+an unfinished draft becomes an incomplete report for staff, "urgent ones appear in the
+inbox at once"). Reporters who were not told otherwise may still cancel it.
 """
 
 from __future__ import annotations
@@ -10,8 +14,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import delete, exists, func, select, tuple_, update
+from sqlalchemy import (
+    CursorResult,
+    delete,
+    func,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -77,8 +91,13 @@ class InboxPage:
     next: Cursor | None
 
 
+def _visible() -> ColumnElement[bool]:
+    """Reports staff see: everything but drafts that are not urgent."""
+    return or_(Report.state != ReportState.DRAFT.value, Report.urgent.is_(True))
+
+
 def _conditions(wanted: InboxFilter) -> list[ColumnElement[bool]]:
-    found: list[ColumnElement[bool]] = []
+    found: list[ColumnElement[bool]] = [_visible()]
     if wanted.status is not None:
         found.append(Report.triage_status == wanted.status)
     if wanted.priority is not None:
@@ -88,8 +107,12 @@ def _conditions(wanted: InboxFilter) -> list[ColumnElement[bool]]:
     elif wanted.assignee is not None:
         found.append(Report.assignee_id == wanted.assignee)
     if wanted.label is not None:
+        # The label's reports through report_labels_by_label, then sorted: a page costs
+        # as many rows as the label has. A correlated EXISTS made SQLite walk the inbox
+        # index probing every report instead, which for a label on a few old reports is
+        # the whole inbox (0.2 s at 100,000; bench/inbox.py). PostgreSQL plans both alike.
         found.append(
-            exists().where(ReportLabel.report_id == Report.id, ReportLabel.label == wanted.label)
+            Report.id.in_(select(ReportLabel.report_id).where(ReportLabel.label == wanted.label))
         )
     if wanted.urgent is not None:
         found.append(Report.urgent.is_(wanted.urgent))
@@ -147,12 +170,13 @@ async def page(
 
 
 async def row(session: AsyncSession, report_id: bytes) -> InboxRow | None:
-    """One report's clear fields, as the inbox shows them."""
+    """One report's clear fields, as the inbox shows them (None for a report staff do not
+    see: none with that id, or a draft that is not urgent)."""
     found = (
         await session.execute(
             select(Report, Staff.name)
             .outerjoin(Staff, Staff.id == Report.assignee_id)
-            .where(Report.id == report_id)
+            .where(Report.id == report_id, _visible())
         )
     ).first()
     if found is None:
@@ -202,9 +226,22 @@ async def file_counts(session: AsyncSession, ids: Iterable[bytes]) -> dict[bytes
 
 
 async def all_labels(session: AsyncSession, limit: int = 200) -> list[str]:
-    """Labels in use, for the filter list (an index-only distinct scan)."""
+    """Labels in use, for the filter list: one index seek per label (a loose index scan,
+    written as a recursive query), so the cost does not grow with the number of labelled
+    reports. A plain SELECT DISTINCT reads all of report_labels on both databases."""
+    found = select(func.min(ReportLabel.label).label("label"), literal_column("1").label("n")).cte(
+        "labels", recursive=True
+    )
+    following = (
+        select(func.min(ReportLabel.label)).where(ReportLabel.label > found.c.label)
+    ).scalar_subquery()
+    found = found.union_all(
+        select(following, found.c.n + literal_column("1")).where(
+            found.c.label.is_not(None), found.c.n < limit
+        )
+    )
     rows = await session.scalars(
-        select(ReportLabel.label).distinct().order_by(ReportLabel.label).limit(limit)
+        select(found.c.label).where(found.c.label.is_not(None)).order_by(found.c.label)
     )
     return list(rows)
 
@@ -244,8 +281,9 @@ async def link(session: AsyncSession, report_id: bytes, other_id: bytes) -> bool
     return True
 
 
-async def unlink(session: AsyncSession, report_id: bytes, other_id: bytes) -> None:
-    await session.execute(
+async def unlink(session: AsyncSession, report_id: bytes, other_id: bytes) -> bool:
+    """Remove the link both ways; False if there was none."""
+    result = await session.execute(
         delete(ReportLink).where(
             tuple_(ReportLink.report_id, ReportLink.other_id).in_(
                 [(report_id, other_id), (other_id, report_id)]
@@ -253,6 +291,7 @@ async def unlink(session: AsyncSession, report_id: bytes, other_id: bytes) -> No
         )
     )
     await session.flush()
+    return bool(cast(CursorResult[Any], result).rowcount)
 
 
 async def links(session: AsyncSession, report_id: bytes) -> list[bytes]:

@@ -279,7 +279,7 @@ class Attachment(Base):
     """A file's ciphertext blob, by random id; name, type and digest are in the manifest."""
 
     __tablename__ = "attachments"
-    __table_args__ = (WITHOUT_ROWID,)
+    __table_args__ = (Index("attachments_by_report", "report_id"), WITHOUT_ROWID)
 
     id: Mapped[bytes] = mapped_column(ID, primary_key=True)
     report_id: Mapped[bytes] = mapped_column(ID, ForeignKey("reports.id", ondelete="CASCADE"))

@@ -157,15 +157,28 @@ async def take_enrolment(
     """Consume a token: the staff id if it is known and unexpired, else None.
 
     The row is deleted either way, so a token works once; expired rows are swept too.
+    One ``DELETE … RETURNING``: of two transactions racing with the same token, only the
+    one whose statement deleted the row gets the staff id (a read and a later delete would
+    let both pass on PostgreSQL).
     """
-    row = await session.get(Enrolment, token_hash)
-    staff_id = None
-    if row is not None:
-        staff_id = row.staff_id if row.expires_at > now else None
-        await session.delete(row)
-    await session.execute(delete(Enrolment).where(Enrolment.expires_at <= now))
+    taken = (
+        await session.execute(
+            delete(Enrolment)
+            .where(Enrolment.token_hash == token_hash)
+            .returning(Enrolment.staff_id, Enrolment.expires_at)
+            .execution_options(synchronize_session=False)
+        )
+    ).one_or_none()
+    await session.execute(
+        delete(Enrolment)
+        .where(Enrolment.expires_at <= now)
+        .execution_options(synchronize_session=False)
+    )
     await session.flush()
-    return staff_id
+    if taken is None:
+        return None
+    staff_id, expires_at = taken
+    return bytes(staff_id) if expires_at > now else None
 
 
 async def totp_state(session: AsyncSession, staff_id: bytes) -> tuple[str, int | None] | None:

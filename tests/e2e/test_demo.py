@@ -1,4 +1,6 @@
-"""``intake demo`` as a person runs it: a subprocess that serves the chat page and a bot."""
+"""``intake demo`` as a person runs it: a subprocess that serves the chat page, a bot and
+the staff web app, whose demo admin logs in with the printed password and the code that
+``intake demo --code`` prints."""
 
 from __future__ import annotations
 
@@ -42,9 +44,9 @@ def _intake() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "intake_bot.cli"]
 
 
-def _start(tmp_path: Path, port: int, *extra: str) -> subprocess.Popen[str]:
+def _start(tmp_path: Path, port: int, *extra: str, admin_port: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [*_intake(), "demo", "--port", str(port), *extra],
+        [*_intake(), "demo", "--port", str(port), "--admin-port", str(admin_port), *extra],
         cwd=tmp_path,
         env=_environment(tmp_path),
         stdin=subprocess.DEVNULL,
@@ -80,6 +82,54 @@ async def _bot_answers_start(url: str) -> str:
         return str(reply["text"])
 
 
+_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def _csrf(html: str) -> str:
+    found = _CSRF.search(html)
+    assert found is not None, "the page has no form with a CSRF token"
+    return found.group(1)
+
+
+def _demo_code(tmp_path: Path) -> str:
+    """What ``intake demo --code`` prints, run as the banner says (while the demo runs)."""
+    done = subprocess.run(
+        [*_intake(), "demo", "--code", "--data-dir", "demo-data"],
+        cwd=tmp_path,
+        env=_environment(tmp_path),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+async def _admin_logs_in(url: str, password: str, code: str) -> str:
+    """The login form is served; the demo admin logs in with the printed password and the
+    code; the inbox's HTML. (An unsafe cookie jar: aiohttp's default one ignores cookies
+    from IP addresses, which browsers keep.)"""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.get(f"{url}/login") as page:
+            assert page.status == 200
+            form = await page.text()
+        assert 'action="/login"' in form
+        assert 'name="password"' in form
+        fields = {"name": "demo-admin", "password": password, "csrf": _csrf(form)}
+        async with http.post(f"{url}/login", data=fields) as second:
+            assert second.status == 200
+            assert second.url.path == "/login/code"
+            form = await second.text()
+        async with http.post(
+            f"{url}/login/code", data={"code": code, "csrf": _csrf(form)}
+        ) as inbox:
+            assert inbox.status == 200, await inbox.text()
+            assert inbox.url.path == "/"
+            return await inbox.text()
+
+
 def _stop(process: subprocess.Popen[str]) -> tuple[float, str]:
     """SIGINT, as Ctrl-C sends; how long it took to exit, and what it wrote on stderr."""
     started = time.monotonic()
@@ -90,32 +140,39 @@ def _stop(process: subprocess.Popen[str]) -> tuple[float, str]:
 
 
 def test_demo_comes_up_answers_and_stops_on_sigint(tmp_path: Path) -> None:
-    port = _free_port()
-    process = _start(tmp_path, port)
+    port, admin_port = _free_port(), _free_port()
+    process = _start(tmp_path, port, admin_port=admin_port)
     try:
         banner = _read_banner(process)
         chat = next(line for line in banner if line.startswith("Chat:"))
         assert re.fullmatch(rf"Chat:\s+http://127\.0\.0\.1:{port}/chat", chat)
-        assert any(line.startswith("Admin:") for line in banner)
-        assert any(re.match(r"Password:\s+demo-\S+", line) for line in banner)
+        admin = next(line for line in banner if line.startswith("Admin:"))
+        assert re.fullmatch(rf"Admin:\s+http://127\.0\.0\.1:{admin_port}", admin)
+        password = next(line for line in banner if line.startswith("Password:"))
+        assert re.fullmatch(r"Password:\s+demo-\S+", password)
         assert any("otpauth://totp/" in line for line in banner)
         reply = asyncio.run(_bot_answers_start(f"http://127.0.0.1:{port}"))
         assert "Choose your language" in reply
+        printed = _demo_code(tmp_path)
+        assert re.fullmatch(r"\d{6}\n", printed), printed
+        inbox = asyncio.run(_admin_logs_in(admin.split()[1], password.split()[1], printed.strip()))
+        assert "demo-admin" in inbox
+        assert "Inbox" in inbox
     finally:
         took, stderr = _stop(process)
     assert process.returncode == 0, stderr
     assert took < STOP_S, f"Ctrl-C took {took:.1f} s"
-    # Nothing listens on the port any more: every part it started has stopped.
-    with socket.socket() as sock:
-        assert sock.connect_ex(("127.0.0.1", port)) != 0
+    # Nothing listens on the ports any more: every part it started has stopped.
+    for stopped in (port, admin_port):
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", stopped)) != 0
     # The demo directory is reused next time, and --reset starts over.
-    password = next(line for line in banner if line.startswith("Password:"))
-    again = _start(tmp_path, port)
+    again = _start(tmp_path, port, admin_port=admin_port)
     try:
         assert password in _read_banner(again)
     finally:
         _stop(again)
-    fresh = _start(tmp_path, port, "--reset")
+    fresh = _start(tmp_path, port, "--reset", admin_port=admin_port)
     try:
         assert password not in _read_banner(fresh)
     finally:

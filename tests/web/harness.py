@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyotp
-from sqlalchemy import update
 from aiohttp.test_utils import TestClient
+from sqlalchemy import update
 
 from intake_bot.bootstrap import App
 from intake_bot.crypto import PayloadKind, Plaintext, Secret
@@ -106,15 +106,14 @@ async def login(
         "/login",
         data={"name": member.name, "password": member.password, "csrf": csrf_of(await page.text())},
     )
-    assert response.status == 200 and response.url.path == "/login/code", response.status
+    assert response.status == 200, response.status
+    assert response.url.path == "/login/code", response.url
     response = await client.post(
         "/login/code",
         data={"code": code or member.code(), "csrf": csrf_of(await response.text())},
     )
-    assert response.status == 200 and response.url.path == "/", (
-        response.status,
-        await response.text(),
-    )
+    assert response.status == 200, await response.text()
+    assert response.url.path == "/", response.url
 
 
 async def _chunks(data: bytes) -> AsyncIterator[bytes]:
@@ -158,11 +157,15 @@ async def make_report(
             "started": "2026-11-01T09:58:00+00:00",
             "submitted": "2026-11-01T10:05:00+00:00",
             "urgent": urgent,
-            "answers": [
-                {"question": qid, "section": "", "value": value} for qid, value in answers
-            ]
+            "answers": [{"question": qid, "section": "", "value": value} for qid, value in answers]
             + (
-                [{"question": FILES_QUESTION, "section": "", "value": [{"file": m} for m in manifest]}]
+                [
+                    {
+                        "question": FILES_QUESTION,
+                        "section": "",
+                        "value": [{"file": m} for m in manifest],
+                    }
+                ]
                 if manifest
                 else []
             ),

@@ -13,7 +13,8 @@ async def test_a_keyholder_logs_in_and_reads_a_report(
     client: TestClient[Any, Any], app: App, first: Member
 ) -> None:
     report_id = await make_report(
-        app, [(TEXT_QUESTION, [{"text": "<script>alert(1)</script> they came at night"}])],
+        app,
+        [(TEXT_QUESTION, [{"text": "<script>alert(1)</script> they came at night"}])],
         files=[("photo.png", "image/png", b"\x89PNG\r\n\x1a\n" + b"x" * 1000)],
     )
     await login(client, app, first)

@@ -53,11 +53,15 @@ def upgrade() -> None:
     op.create_index("reports_by_assignee", "reports", ["assignee_id", *_INBOX])
     op.create_index("reports_by_state", "reports", ["state", *_INBOX])
     op.create_index("report_labels_by_label", "report_labels", ["label", "report_id"])
+    # A report's files (the inbox's file counts, the report page, the per-report limits):
+    # without it each of those reads every attachment row.
+    op.create_index("attachments_by_report", "attachments", ["report_id"])
     op.create_index("audit_log_by_target", "audit_log", ["target", "seq"])
 
 
 def downgrade() -> None:
     op.drop_index("audit_log_by_target", table_name="audit_log")
+    op.drop_index("attachments_by_report", table_name="attachments")
     op.drop_index("report_labels_by_label", table_name="report_labels")
     for name in (
         "reports_by_state",
