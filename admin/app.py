@@ -55,7 +55,6 @@ def create_app(app: App, *, clock: Callable[[], float] = time.monotonic) -> web.
     web_app = web.Application(
         client_max_size=MAX_BODY,
         middlewares=[
-            security.headers,
             security.sessions,
             security.errors,
             security.access_middleware(PERMISSIONS),

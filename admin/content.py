@@ -15,6 +15,7 @@ from intake_bot.storage.blobs import BlobStore
 from intake_bot.storage.models import ReportState
 
 from . import rendering
+from .i18n import Translator
 from .state import AdminState
 
 IMAGE_TYPES = {
@@ -48,15 +49,30 @@ async def first_bytes(blobs: BlobStore, dek: DataKey, file_id: bytes) -> bytes:
     return head[:SNIFF_BYTES]
 
 
+def words(_: Translator) -> rendering.Words:
+    """The words the page adds to report data, in the viewer's language."""
+    return rendering.Words(
+        reporter=_("the reporter"),
+        hidden_sender=_("hidden sender"),
+        unknown_date=_("date not known"),
+        yes=_("yes"),
+        no=_("no"),
+    )
+
+
 async def report_view(
-    session: AsyncSession, state: AdminState, ring: Keyring, report_id: bytes, language: str
+    session: AsyncSession, state: AdminState, ring: Keyring, report_id: bytes, _: Translator
 ) -> tuple[DataKey, rendering.ReportView]:
     """Decrypt every payload of a report into the page's view. Raises
     :class:`~intake_bot.crypto.DecryptionError` when the keyring cannot open it."""
     dek = await reports.report_key(session, ring, report_id)
     payloads = await reports.read_payloads(session, dek, report_id)
     view = rendering.build(
-        payloads, state.questionnaires, language, fallback=state.current_questionnaire
+        payloads,
+        state.questionnaires,
+        _.language,
+        fallback=state.current_questionnaire,
+        words=words(_),
     )
     return dek, view
 

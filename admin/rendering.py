@@ -17,6 +17,7 @@ be encoded.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import unicodedata
@@ -85,6 +86,26 @@ class FileView:
     caption: str
     forward: str
 
+    @property
+    def size_text(self) -> str:
+        """The size as people read it, with the exact byte count for comparison."""
+        for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+            if self.size >= scale:
+                return f"{self.size / scale:.1f} {unit} ({self.size} B)"
+        return f"{self.size} B"
+
+
+def utc_minute(text: str) -> str:
+    """An ISO time from inside the encryption as ``YYYY-MM-DD HH:MM UTC`` (or as it is,
+    if it is not one)."""
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    if when.tzinfo is not None:
+        when = when.astimezone(dt.UTC)
+    return when.strftime("%Y-%m-%d %H:%M UTC")
+
 
 @dataclass(frozen=True, slots=True)
 class Part:
@@ -143,6 +164,20 @@ class Questionnaires:
         return self._by_version.get((qid, version))
 
 
+@dataclass(frozen=True, slots=True)
+class Words:
+    """The few words the page adds to a report's data, in the staff member's language."""
+
+    reporter: str = "the reporter"
+    hidden_sender: str = "hidden sender"
+    unknown_date: str = "unknown"
+    yes: str = "yes"
+    no: str = "no"
+
+
+ENGLISH = Words()
+
+
 def _text(translated: Mapping[str, str], language: str) -> str:
     return translated.get(language) or translated.get("en") or next(iter(translated.values()), "")
 
@@ -152,12 +187,12 @@ def _one_line(value: object) -> str:
     return " ".join(_visible(_scalar(value)).split())[:NAME_LENGTH]
 
 
-def _forward(origin: object) -> str:
+def _forward(origin: object, words: Words) -> str:
     """Who a forwarded message came from, as one line."""
     if not isinstance(origin, dict):
         return ""
     if origin.get("from_reporter") is True:
-        who = "the reporter"
+        who = words.reporter
     else:
         user, chat = _dict(origin.get("user")), _dict(origin.get("chat"))
         names = [
@@ -171,11 +206,11 @@ def _forward(origin: object) -> str:
             )
             if value
         ]
-        who = ", ".join(name for name in names if name) or "hidden sender"
+        who = ", ".join(name for name in names if name) or words.hidden_sender
     return f"{who} ({_one_line(origin.get('date'))})"
 
 
-def file_view(ref: Mapping[str, Any]) -> FileView:
+def file_view(ref: Mapping[str, Any], words: Words = ENGLISH) -> FileView:
     """A manifest entry as shown. ``id`` is empty unless it is a file id (32 hex digits),
     so a crafted entry cannot steer the page's links."""
     file_id = ref.get("file")
@@ -186,54 +221,69 @@ def file_view(ref: Mapping[str, Any]) -> FileView:
         mime=_one_line(ref.get("mime") or "application/octet-stream")[:100],
         size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else 0,
         sha256=_one_line(ref.get("sha256"))[:100],
-        received=_one_line(ref.get("received")),
-        sent=_one_line(ref.get("sent")),
+        received=utc_minute(_one_line(ref.get("received"))),
+        sent=utc_minute(_one_line(ref.get("sent"))),
         caption=_scalar(ref.get("caption")),
-        forward=_forward(ref.get("forward")),
+        forward=_forward(ref.get("forward"), words),
     )
 
 
-def _parts(question: Question | None, value: Any, language: str) -> tuple[Part, ...]:
+def _parts(
+    question: Question | None, value: Any, language: str, words: Words
+) -> tuple[Part, ...]:
     if isinstance(value, list) and (question is None or question.type is not QuestionType.MULTI):
-        return tuple(_part(item) for item in value)
+        return tuple(_part(item, words) for item in value)
     if isinstance(value, dict) and "precision" in value:
-        shown = "unknown" if value.get("precision") == "unknown" else _scalar(value.get("value"))
-        return (Part(text=shown),)
+        unknown = value.get("precision") == "unknown"
+        return (Part(text=words.unknown_date if unknown else _scalar(value.get("value"))),)
     chosen = value if isinstance(value, list) else [value]
     labels = []
+    yes_no = {"yes": words.yes, "no": words.no}
     for item in chosen:
         option = question.option(_scalar(item)) if question is not None else None
-        labels.append(_text(option.label, language) if option is not None else _scalar(item))
+        if option is not None:
+            labels.append(_text(option.label, language))
+        elif question is not None and question.type is QuestionType.YESNO:
+            labels.append(yes_no.get(_scalar(item), _scalar(item)))
+        else:
+            labels.append(_scalar(item))
     return (Part(text=", ".join(labels)),)
 
 
-def _part(item: Any) -> Part:
+def _part(item: Any, words: Words) -> Part:
     if isinstance(item, dict):
         if isinstance(item.get("file"), dict):
-            return Part(file=file_view(item["file"]))
+            return Part(file=file_view(item["file"], words))
         if isinstance(item.get("voice"), dict):
-            return Part(file=file_view(item["voice"]))
+            return Part(file=file_view(item["voice"], words))
         forward = item.get("forward")
         if isinstance(forward, dict) and "origin" in forward:
             return Part(
-                text=_scalar(forward.get("text")), forward=_forward(forward["origin"]), free=True
+                text=_scalar(forward.get("text")),
+                forward=_forward(forward["origin"], words),
+                free=True,
             )
-        return Part(text=_scalar(item.get("text")), forward=_forward(forward), free=True)
+        return Part(text=_scalar(item.get("text")), forward=_forward(forward, words), free=True)
     return Part(text=_scalar(item), free=True)
 
 
-def _by_ids(answers: Sequence[tuple[str, Any]], language: str) -> SectionView:
+def _by_ids(answers: Sequence[tuple[str, Any]], language: str, words: Words) -> SectionView:
     return SectionView(
         "",
         tuple(
-            AnswerView(qid, () if value is None else _parts(None, value, language), value is None)
+            AnswerView(
+                qid, () if value is None else _parts(None, value, language, words), value is None
+            )
             for qid, value in answers
         ),
     )
 
 
 def _sections(
-    answers: Sequence[tuple[str, Any]], questionnaire: Questionnaire | None, language: str
+    answers: Sequence[tuple[str, Any]],
+    questionnaire: Questionnaire | None,
+    language: str,
+    words: Words,
 ) -> list[SectionView]:
     """Answers grouped by section, in questionnaire order (or as stored, without one).
 
@@ -241,7 +291,7 @@ def _sections(
     staff see everything a report holds.
     """
     if questionnaire is None:
-        return [_by_ids(answers, language)] if answers else []
+        return [_by_ids(answers, language, words)] if answers else []
     by_id = dict(answers)
     sections = []
     for section in questionnaire.sections:
@@ -250,7 +300,7 @@ def _sections(
                 _text(question.text, language),
                 ()
                 if by_id[question.id] is None
-                else _parts(question, by_id[question.id], language),
+                else _parts(question, by_id[question.id], language, words),
                 by_id[question.id] is None,
             )
             for question in section.questions
@@ -260,7 +310,7 @@ def _sections(
             sections.append(SectionView(_text(section.title, language), views))
     unknown = [(qid, value) for qid, value in answers if questionnaire.question(qid) is None]
     if unknown:
-        sections.append(_by_ids(unknown, language))
+        sections.append(_by_ids(unknown, language, words))
     return sections
 
 
@@ -278,6 +328,7 @@ def build(
     language: str,
     *,
     fallback: Questionnaire,
+    words: Words = ENGLISH,
 ) -> ReportView:
     """The report page's view of a report from its decrypted payloads.
 
@@ -303,7 +354,7 @@ def build(
             notes.append(
                 NoteView(
                     _one_line(data.get("author")),
-                    _one_line(data.get("at")),
+                    utc_minute(_one_line(data.get("at"))),
                     _scalar(data.get("text")),
                 )
             )
@@ -324,8 +375,12 @@ def build(
             language=_one_line(document.get("language")),
             started=_one_line(document.get("started")),
             submitted=_one_line(document.get("submitted")),
-            sections=_sections(pairs, questionnaire, language),
-            files=[file_view(ref) for ref in _list(document.get("files")) if isinstance(ref, dict)],
+            sections=_sections(pairs, questionnaire, language, words),
+            files=[
+                file_view(ref, words)
+                for ref in _list(document.get("files"))
+                if isinstance(ref, dict)
+            ],
         )
     else:
         engine = _dict(state.get("engine"))
@@ -341,17 +396,19 @@ def build(
             language=_one_line(state.get("language")),
             started=_one_line(state.get("started")),
             submitted="",
-            sections=_sections(pairs, fallback, language),
-            files=[file_view(ref) for ref in manifests],
+            sections=_sections(pairs, fallback, language, words),
+            files=[file_view(ref, words) for ref in manifests],
         )
     view.notes = notes
     return view
 
 
 def summary(view: ReportView) -> str:
-    """One line for the inbox: the first text the reporter wrote, else the first answer."""
+    """One line for the inbox: the longest text the reporter wrote (their account, rather
+    than a place name typed earlier), else the first answer."""
     parts = [p for s in view.sections for a in s.answers for p in a.parts if p.text]
-    chosen = next((p for p in parts if p.free), parts[0] if parts else None)
+    written = [p for p in parts if p.free]
+    chosen = max(written, key=lambda p: len(p.text)) if written else (parts[0] if parts else None)
     if chosen is None:
         return ""
     line = " ".join(chosen.text.split())

@@ -1,11 +1,14 @@
-"""The middlewares every request passes, outermost first:
+"""Web security: the headers of every response and the middlewares every request passes.
 
-1. :func:`headers` — strict Content-Security-Policy, ``frame-ancestors 'none'``, no
-   referrer, nosniff, ``Cache-Control: no-store`` on every response (errors included;
-   :func:`on_prepare` covers streamed responses and aiohttp's own error pages).
-2. :func:`sessions` — the session cookie to a :class:`~admin.state.Viewer`; the account is
+:func:`on_prepare` (``on_response_prepare``) gives every response, just before it is sent
+(pages, errors, streamed downloads, aiohttp's own error pages), a strict
+Content-Security-Policy, ``frame-ancestors 'none'``, no referrer, nosniff and
+``Cache-Control: no-store``. The middlewares, outermost first:
+
+1. :func:`sessions` — the session cookie to a :class:`~admin.state.Viewer`; the account is
    read from the database on every request, so disabling or re-enrolling it ends its
    sessions at once and role changes apply at once.
+2. :func:`errors` — client errors as a page in the member's language.
 3. :func:`access` — the route's permission from :data:`admin.routes.PERMISSIONS`; a route
    without one is refused (fail closed).
 4. :func:`csrf` — every state-changing request carries the session's token (or, before
@@ -66,18 +69,6 @@ async def on_prepare(request: web.Request, response: web.StreamResponse) -> None
     including those the middleware cannot reach — a handler's streamed download (which
     keeps its own, stricter policy) and the 500 page aiohttp makes for a crash."""
     _set_headers(response)
-
-
-@web.middleware
-async def headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        _set_headers(exc)
-        raise
-    if not response.prepared:
-        _set_headers(response)
-    return response
 
 
 @web.middleware

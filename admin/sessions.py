@@ -57,6 +57,8 @@ class StaffSession:
     created: float
     seen: float
     vault: bytes | None = field(default=None, repr=False)
+    keys_failed: bool = False
+    """A key-holder whose keys did not open at sign-in (a damaged or altered grant)."""
 
 
 @dataclass(frozen=True, slots=True)

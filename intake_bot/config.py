@@ -78,6 +78,8 @@ class Settings:
     admin_public_url: str
     admin_secure_cookies: bool
     """Mark session cookies ``Secure``; turn off only for plain http on a local machine."""
+    admin_behind_proxy: bool
+    """Count failed logins by the ``X-Forwarded-For`` address a proxy on the loopback sets."""
     admin_idle_minutes: int
     admin_session_hours: int
     questionnaire: Path | None
@@ -114,6 +116,7 @@ _NAMES = frozenset(
         "admin_port",
         "admin_public_url",
         "admin_secure_cookies",
+        "admin_behind_proxy",
         "admin_idle_minutes",
         "admin_session_hours",
         "questionnaire",
@@ -270,6 +273,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         admin_port=port,
         admin_public_url=get("admin_public_url", _http_url, f"http://{host}:{port}"),
         admin_secure_cookies=get("admin_secure_cookies", _bool, True),
+        admin_behind_proxy=get("admin_behind_proxy", _bool, False),
         admin_idle_minutes=get("admin_idle_minutes", _positive, 15),
         admin_session_hours=get("admin_session_hours", _positive, 8),
         questionnaire=get("questionnaire", Path, None),

@@ -24,9 +24,24 @@ from ..sessions import Stage, pack_keyring
 from ..state import COOKIE, LANG_COOKIE, PENDING, PENDING_TICKET, VIEWER, state_of, translator_of
 from .common import render, see_other, viewer
 
+LOOPBACK = frozenset({"127.0.0.1", "::1"})
+
 
 def _client(request: web.Request) -> str:
-    return request.remote or ""
+    """The client address the slow-down counts by (in memory only, as a keyed hash).
+
+    Behind a reverse proxy every request comes from the proxy; with
+    ``INTAKE_ADMIN_BEHIND_PROXY`` the address the proxy appended last to
+    ``X-Forwarded-For`` counts instead, and only for requests from the loopback (where the
+    proxy runs), so nobody else can choose their own address.
+    """
+    remote = request.remote or ""
+    if state_of(request).app.settings.admin_behind_proxy and remote in LOOPBACK:
+        forwarded = request.headers.getall("X-Forwarded-For", [])
+        last = forwarded[-1].split(",")[-1].strip() if forwarded else ""
+        if last:
+            return last[:64]
+    return remote
 
 
 def _account(name: str) -> str:
@@ -135,13 +150,18 @@ async def second_factor(request: web.Request) -> web.StreamResponse:
     password = state.sessions.open(ticket, pending)
     state.sessions.end(pending)
     secret = None
+    failed = False
     if password is not None and Role.KEYHOLDER in member.roles:
         try:
             unlocked = await signin.unlock_keys(state.app, member, Secret(password.reveal()))
             secret = pack_keyring(unlocked.keyring)
         except (ServiceError, CryptoError):
-            secret = None
-    new_ticket, _session = state.sessions.start(member.id, Stage.SIGNED_IN, secret)
+            # Signed in without keys, visibly and on the record: a grant that does not
+            # open may have been tampered with.
+            failed = True
+            await signin.record_unlock_failure(state.app, member)
+    new_ticket, session = state.sessions.start(member.id, Stage.SIGNED_IN, secret)
+    session.keys_failed = failed
     response = see_other("/")
     set_cookie(
         response,

@@ -83,12 +83,17 @@ async def grant(request: web.Request) -> web.Response:
         else:
             error = _("%(name)s is not an enrolled key-holder.", name=grantee)
         return await _page(request, 400, error=error)
-    return await _page(
-        request,
-        done=_(
-            "%(name)s now holds %(count)s org key(s)%(signing)s.",
+    if done.signing_key:
+        message = _(
+            "%(name)s now holds the organisation keys you hold (%(count)s newly granted) "
+            "and the signing key.",
             name=done.grantee,
             count=len(done.org_keys),
-            signing=_(" and the signing key") if done.signing_key else "",
-        ),
-    )
+        )
+    else:
+        message = _(
+            "%(name)s now holds the organisation keys you hold (%(count)s newly granted).",
+            name=done.grantee,
+            count=len(done.org_keys),
+        )
+    return await _page(request, done=message)

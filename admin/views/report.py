@@ -59,7 +59,7 @@ async def _page(
             locked = True
         elif who.can(Permission.CONTENT) and ring is not None:
             try:
-                dek, view = await content.report_view(session, state, ring, report_id, _.language)
+                dek, view = await content.report_view(session, state, ring, report_id, _)
             except (CryptoError, ValueError):
                 view, locked = None, True
             stored = set(await report_repo.attachments(session, report_id)) if view else set()
@@ -126,7 +126,7 @@ async def _download(request: web.Request, *, inline: bool) -> web.StreamResponse
             raise not_found(request)
         try:
             dek, view = await content.report_view(
-                session, state, ring, report_id, translator_of(request).language
+                session, state, ring, report_id, translator_of(request)
             )
         except (CryptoError, ValueError):
             raise not_found(request) from None

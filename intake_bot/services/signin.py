@@ -191,3 +191,10 @@ async def record_logout(app: App, member: StaffInfo) -> None:
 async def set_language(app: App, member: StaffInfo, language: str) -> None:
     async with app.sessions() as session, session.begin():
         await staff_repo.set_language(session, member.id, language)
+
+
+async def record_unlock_failure(app: App, member: StaffInfo) -> None:
+    """A key-holder's keys did not open after a correct sign-in (damaged or altered key
+    or grant): audited, and the member is told."""
+    async with app.sessions() as session, session.begin():
+        await audit.append(session, actor=member.name, action="keys.unlock-failed")

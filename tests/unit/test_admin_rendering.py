@@ -199,7 +199,7 @@ def test_files_forwards_and_parts_keep_their_details() -> None:
         123_456,
         SHA,
     )
-    assert item.received == "2026-11-01T10:00:01.123456+00:00"
+    assert item.received == "2026-11-01 10:00 UTC"
     evidence = next(a for s in view.sections for a in s.answers if a.question.startswith("If you"))
     assert evidence.parts[0].file == item
     assert evidence.parts[1].text == "a forwarded note"
@@ -368,10 +368,13 @@ def test_names_in_forwards_lose_bidi_marks_too() -> None:
 # --- the summary line --------------------------------------------------------------------
 
 
-def test_the_summary_is_the_first_text_the_reporter_wrote() -> None:
+def test_the_summary_is_the_longest_text_the_reporter_wrote() -> None:
     view = render(payload(PayloadKind.DOCUMENT, document()))
-    # "urgent" and "role" come first but are option labels, not the reporter's words.
-    assert summary(view) == "Qardaşım dünən gecə saxlanıldı"
+    # "urgent" and "role" come first but are option labels, not the reporter's words; the
+    # urgent details come before the account but are shorter: the account is the summary.
+    assert summary(view) == "They came at night. They took his phone."
+    short = document([("place_city", [{"text": "Sumqayıt"}]), ("event_account", [{"text": "A"}])])
+    assert summary(render(payload(PayloadKind.DOCUMENT, short))) == "Sumqayıt"
 
 
 def test_without_free_text_the_summary_is_the_first_answer() -> None:

@@ -254,7 +254,7 @@ async def test_no_plaintext_anywhere_after_browsing_and_triage(
         fingerprint=zaur.fingerprint,
         password=first.password,
     )
-    assert "zaur now holds 1 org key(s)" in granted
+    assert "zaur now holds the organisation keys you hold (1 newly granted)" in granted
 
     # The key-holder reads and triages.
     await sign_in(keyholder, app, zaur)

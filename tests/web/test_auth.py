@@ -5,6 +5,7 @@ logged (people type passwords into the name field); every outcome audited."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import secrets
@@ -303,3 +304,40 @@ async def test_unknown_names_are_never_stored_nor_logged(
     ]
     clock.advance(3600)
     await sign_in(client, app, first)
+
+
+@pytest.mark.parametrize("behind_proxy", [True, False])
+async def test_behind_a_proxy_the_forwarded_client_counts(
+    app: App, first: Member, clock: FakeClock, behind_proxy: bool
+) -> None:
+    """Behind a TLS proxy every request comes from the loopback: with the setting, the
+    address the proxy appended counts, so one adversary's failures hold up only them."""
+    proxied = dataclasses.replace(
+        app, settings=dataclasses.replace(app.settings, admin_behind_proxy=behind_proxy)
+    )
+    bob = await add_member(app, "bob", [Role.REVIEWER])
+    site = Site(proxied, clock)
+    try:
+        proxy = await site.client("127.0.0.1")
+
+        async def attempt(name: str, password: str, forwarded: str) -> int:
+            token = await form_token(proxy)
+            response = await proxy.post(
+                "/login",
+                data={"name": name, "password": password, "csrf": token},
+                headers={"X-Forwarded-For": forwarded},
+                allow_redirects=False,
+            )
+            return response.status
+
+        assert await attempt("carol", WRONG, "10.9.9.9, 203.0.113.5") == 401
+        # Another real client, the same proxy: held up only without the setting.
+        expected = 303 if behind_proxy else 429
+        assert await attempt("bob", bob.password, "203.0.113.5, 198.51.100.7") == expected
+        clock.advance(1)
+        assert await attempt("carol", WRONG, "198.51.100.9, 203.0.113.5") == 401
+        # The adversary's own address (the last hop) is held up either way, whatever
+        # they put in front of it.
+        assert await attempt("bob", bob.password, "198.51.100.7, 203.0.113.5") == 429
+    finally:
+        await site.close()

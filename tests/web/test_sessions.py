@@ -7,13 +7,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy import select, update
 
 from admin.sessions import Stage, Ticket, unpack_keyring
 from admin.state import COOKIE
 from intake_bot.bootstrap import App
-from intake_bot.crypto import Secret
+from intake_bot.crypto import SealedGrant, Secret
 from intake_bot.services import ServiceError
 from intake_bot.services.keyring import Keyring, read_pin, unlock
+from intake_bot.storage.models import OrgKeyGrant
 
 from .harness import TEXT_QUESTION, Member, csrf_of, forget_used_codes, make_report
 from .support import (
@@ -263,3 +265,25 @@ async def test_a_password_change_needs_the_current_one_and_rewraps_the_key(
     await sign_in(client, app, renewed)
     shown = await client.get(f"/reports/{report.hex()}")
     assert "a night raid" in await shown.text(), "the new password unlocks the keys"
+
+
+async def test_keys_that_do_not_open_are_told_and_audited(
+    site: Site, app: App, first: Member
+) -> None:
+    """A grant altered in the database: the member signs in without keys, sees why, and
+    the failure is in the audit log (not swallowed)."""
+    report_id = await make_report(app, [(TEXT_QUESTION, [{"text": "a sealed account"}])])
+    async with app.sessions() as session, session.begin():
+        sealed = await session.scalar(select(OrgKeyGrant.sealed))
+        assert sealed is not None
+        damaged = bytes(sealed[:-1]) + bytes([sealed[-1] ^ 1])
+        await session.execute(update(OrgKeyGrant).values(sealed=SealedGrant(damaged)))
+    client = await site.client()
+    before = await audit_seq(app)
+    await sign_in(client, app, first)
+    inbox = await (await client.get("/")).text()
+    assert "Your keys could not be opened at sign-in" in inbox
+    page = await (await client.get(f"/reports/{report_id.hex()}")).text()
+    assert "a sealed account" not in page
+    assert ("amina", "keys.unlock-failed") in await actions(app, before)
+    assert ("amina", "keys.unlock") not in await actions(app, before)
