@@ -369,7 +369,9 @@ def test_a_new_keyholder_enrols_is_granted_the_keys_and_triages_a_report_from_th
         )
         page.get_by_label("Your password (to confirm)").fill(FIRST_PASSWORD.reveal().decode())
         page.get_by_role("button", name="Grant").click()
-        expect(page.get_by_role("status")).to_contain_text("zaur now holds the organisation keys you hold (1 newly granted)")
+        expect(page.get_by_role("status")).to_contain_text(
+            "zaur now holds the organisation keys you hold (1 newly granted)"
+        )
         expect(page.get_by_role("status")).to_contain_text("and the signing key")
         assert watch_first.dialogs == []
         assert watch_first.console_errors == []

@@ -382,7 +382,7 @@ async def test_notes_are_encrypted_and_only_for_key_holders(
         ("amina", secret),
         ("amina", "second note"),
     ]
-    assert re.match(r"amina · \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", notes[0][0])
+    assert re.fullmatch(r"amina · \d{4}-\d\d-\d\d \d\d:\d\d UTC", notes[0][0])
     written = await audit_entries(app, "report.note")
     assert [(e.actor, e.target, e.details) for e in written] == [
         ("amina", report_id.hex(), {}),
