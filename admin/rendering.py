@@ -228,9 +228,7 @@ def file_view(ref: Mapping[str, Any], words: Words = ENGLISH) -> FileView:
     )
 
 
-def _parts(
-    question: Question | None, value: Any, language: str, words: Words
-) -> tuple[Part, ...]:
+def _parts(question: Question | None, value: Any, language: str, words: Words) -> tuple[Part, ...]:
     if isinstance(value, list) and (question is None or question.type is not QuestionType.MULTI):
         return tuple(_part(item, words) for item in value)
     if isinstance(value, dict) and "precision" in value:
