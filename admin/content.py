@@ -3,16 +3,24 @@ files decrypted on demand, never stored. One of the few places plaintext exists.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from intake_bot.crypto import DataKey, PayloadContext, PayloadKind, Plaintext, decrypt_payload
+from intake_bot.crypto import (
+    CryptoError,
+    DataKey,
+    PayloadContext,
+    PayloadKind,
+    SealedDataKey,
+    decrypt_payload,
+)
 from intake_bot.services import reports
 from intake_bot.services.keyring import Keyring
 from intake_bot.storage import reports as report_repo
 from intake_bot.storage.blobs import BlobStore
-from intake_bot.storage.models import ReportState
+from intake_bot.storage.reports import StoredPayload
 
 from . import rendering
 from .i18n import Translator
@@ -77,30 +85,56 @@ async def report_view(
     return dek, view
 
 
-async def summary_line(
-    session: AsyncSession,
-    state: AdminState,
-    *,
-    ring: Keyring,
-    report_id: bytes,
-    report_state: ReportState,
-    language: str,
-) -> str:
-    """The inbox's one line: from the document alone when there is one."""
-    dek = await reports.report_key(session, ring, report_id)
-    kind = PayloadKind.DOCUMENT if report_state is ReportState.SUBMITTED else None
-    stored = await report_repo.payloads(session, report_id, kind)
-    decrypted: list[tuple[PayloadKind, bytes, Plaintext]] = []
-    for item in stored:
-        if item.kind in (PayloadKind.DOCUMENT, PayloadKind.ANSWER, PayloadKind.DRAFT_STATE):
-            context = PayloadContext(item.kind, report_id, item.slot_id, item.part)
-            decrypted.append(
-                (item.kind, item.slot_id, decrypt_payload(dek, context, item.ciphertext))
-            )
-    view = rendering.build(
-        decrypted, state.questionnaires, language, fallback=state.current_questionnaire
+SUMMARY_KINDS = (PayloadKind.DOCUMENT, PayloadKind.ANSWER, PayloadKind.DRAFT_STATE)
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryMaterial:
+    """What the inbox's summary lines are decrypted from, read in two queries."""
+
+    report_ids: Sequence[bytes]
+    sealed: dict[bytes, dict[bytes, SealedDataKey]]
+    stored: dict[bytes, list[StoredPayload]]
+
+
+async def summary_material(session: AsyncSession, report_ids: Sequence[bytes]) -> SummaryMaterial:
+    """Read what :func:`summary_lines` needs, so the session can close before decrypting
+    (on SQLite an open session holds the write lock the bot waits for)."""
+    return SummaryMaterial(
+        report_ids,
+        await report_repo.sealed_keys_of(session, report_ids),
+        await report_repo.payloads_of(session, report_ids, SUMMARY_KINDS),
     )
-    return rendering.summary(view)
+
+
+def summary_lines(
+    state: AdminState, ring: Keyring, material: SummaryMaterial
+) -> dict[bytes, str | None]:
+    """The inbox's one line per report (None where the keyring cannot open it)."""
+    sealed, stored, report_ids = material.sealed, material.stored, material.report_ids
+    lines: dict[bytes, str | None] = {}
+    for report_id in report_ids:
+        try:
+            dek = ring.open_data_key(sealed.get(report_id, {}))
+            decrypted = [
+                (
+                    item.kind,
+                    item.slot_id,
+                    decrypt_payload(
+                        dek,
+                        PayloadContext(item.kind, report_id, item.slot_id, item.part),
+                        item.ciphertext,
+                    ),
+                )
+                for item in stored.get(report_id, [])
+            ]
+            view = rendering.build(
+                decrypted, state.questionnaires, "en", fallback=state.current_questionnaire
+            )
+            lines[report_id] = rendering.summary(view)
+        except (CryptoError, ValueError):
+            lines[report_id] = None
+    return lines
 
 
 def stream_file(blobs: BlobStore, dek: DataKey, file_id: bytes) -> AsyncIterator[bytes]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from intake_bot.crypto import CryptoError
 from intake_bot.services import triaging
 from intake_bot.storage import audit
 from intake_bot.storage import inbox as inbox_repo
@@ -63,24 +62,15 @@ async def inbox(request: web.Request) -> web.Response:
     wanted, chosen = await _filter(request)
     after = inbox_repo.Cursor.decode(request.query.get("after", ""))
     ring = who.keyring(state.sessions) if who.can(Permission.CONTENT) else None
-    language = translator_of(request).language
-    summaries: dict[bytes, str | None] = {}
+    material = None
     async with state.app.sessions() as session:
         page = await inbox_repo.page(session, wanted, after)
         labels = await inbox_repo.all_labels(session)
         if ring is not None:
-            for row in page.rows:
-                try:
-                    summaries[row.id] = await content.summary_line(
-                        session,
-                        state,
-                        ring=ring,
-                        report_id=row.id,
-                        report_state=row.state,
-                        language=language,
-                    )
-                except (CryptoError, ValueError):
-                    summaries[row.id] = None
+            material = await content.summary_material(session, [row.id for row in page.rows])
+    summaries = (
+        {} if material is None or ring is None else content.summary_lines(state, ring, material)
+    )
     if summaries:
         async with state.app.sessions() as session, session.begin():
             await audit.append(

@@ -7,7 +7,7 @@ store plaintext.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select, update
@@ -230,3 +230,44 @@ async def delete_report(session: AsyncSession, report_id: bytes) -> None:
     """
     await session.execute(delete(Report).where(Report.id == report_id))
     await session.flush()
+
+
+async def sealed_keys_of(
+    session: AsyncSession, report_ids: Sequence[bytes]
+) -> dict[bytes, dict[bytes, SealedDataKey]]:
+    """The sealed data keys of several reports in one query (report id -> key id -> DEK)."""
+    found: dict[bytes, dict[bytes, SealedDataKey]] = {}
+    if not report_ids:
+        return found
+    rows = await session.execute(
+        select(ReportKey.report_id, ReportKey.org_key_id, ReportKey.sealed).where(
+            ReportKey.report_id.in_(list(report_ids))
+        )
+    )
+    for rid, kid, sealed in rows:
+        found.setdefault(rid, {})[kid] = SealedDataKey(sealed)
+    return found
+
+
+async def payloads_of(
+    session: AsyncSession, report_ids: Sequence[bytes], kinds: Collection[PayloadKind]
+) -> dict[bytes, list[StoredPayload]]:
+    """Payloads of the given kinds of several reports in one query."""
+    found: dict[bytes, list[StoredPayload]] = {}
+    if not report_ids:
+        return found
+    rows = await session.scalars(
+        select(Payload)
+        .where(
+            Payload.report_id.in_(list(report_ids)),
+            Payload.kind.in_([kind.value for kind in kinds]),
+        )
+        .order_by(Payload.report_id, Payload.slot_id, Payload.part)
+    )
+    for row in rows:
+        found.setdefault(row.report_id, []).append(
+            StoredPayload(
+                row.slot_id, row.part, PayloadKind(row.kind), EncryptedPayload(row.ciphertext)
+            )
+        )
+    return found
