@@ -337,7 +337,7 @@ def build(
     answers: dict[str, Any] = {}
     manifests: list[dict[str, Any]] = []
     state: dict[str, Any] = {}
-    notes: list[NoteView] = []
+    notes: list[tuple[str, NoteView]] = []
     for kind, _slot, plaintext in payloads:
         data = _json(plaintext)
         if kind is PayloadKind.DOCUMENT:
@@ -349,14 +349,18 @@ def build(
         elif kind is PayloadKind.DRAFT_STATE:
             state = _dict(data)
         elif kind is PayloadKind.NOTE and isinstance(data, dict):
+            written = _one_line(data.get("at"))
             notes.append(
-                NoteView(
-                    _one_line(data.get("author")),
-                    utc_minute(_one_line(data.get("at"))),
-                    _scalar(data.get("text")),
+                (
+                    written,
+                    NoteView(
+                        _one_line(data.get("author")),
+                        utc_minute(written),
+                        _scalar(data.get("text")),
+                    ),
                 )
             )
-    notes.sort(key=lambda note: note.at)
+    notes.sort(key=lambda pair: pair[0])  # by the exact time, not the minute shown
     if document is not None:
         meta = _dict(document.get("questionnaire"))
         questionnaire = questionnaires.get(meta.get("id"), meta.get("version"))
@@ -397,7 +401,7 @@ def build(
             sections=_sections(pairs, fallback, language, words),
             files=[file_view(ref, words) for ref in manifests],
         )
-    view.notes = notes
+    view.notes = [note for _, note in notes]
     return view
 
 

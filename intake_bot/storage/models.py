@@ -18,12 +18,12 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
     String,
     Text,
-    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -49,6 +49,11 @@ class Base(DeclarativeBase):
 class OrgKeyState(StrEnum):
     ACTIVE = "active"
     RETIRED = "retired"
+
+
+class KeyJobKind(StrEnum):
+    REWRAP = "rewrap"
+    REENCRYPT = "reencrypt"
 
 
 class StaffState(StrEnum):
@@ -88,19 +93,15 @@ class SigningKey(Base):
 
 
 class OrgKey(Base):
-    """An org X25519 public key with the signing key's signature; exactly one is active."""
+    """An org X25519 public key with the signing key's signature.
+
+    ``active`` keys are live (granted, able to open reports); one of them, named by
+    :class:`CurrentOrgKey`, encrypts new reports. ``retired`` keys have no grants left and
+    no report depends on them.
+    """
 
     __tablename__ = "org_keys"
-    __table_args__ = (
-        _in("state", OrgKeyState),
-        Index(
-            "one_active_org_key",
-            "state",
-            unique=True,
-            sqlite_where=text("state = 'active'"),
-            postgresql_where=text("state = 'active'"),
-        ),
-    )
+    __table_args__ = (_in("state", OrgKeyState),)
 
     key_id: Mapped[bytes] = mapped_column(ID, primary_key=True)
     public_key: Mapped[bytes] = mapped_column(KEY)
@@ -109,6 +110,34 @@ class OrgKey(Base):
     created_on: Mapped[dt.date] = mapped_column(Date)
     retired_on: Mapped[dt.date | None] = mapped_column(Date)
     retired_by: Mapped[bytes | None] = mapped_column(ID, ForeignKey("staff.id"))
+
+
+class CurrentOrgKey(Base):
+    """The one org key new reports are sealed to (a single row; rotation moves it)."""
+
+    __tablename__ = "current_org_key"
+    __table_args__ = (CheckConstraint("id = 1", name="single_current_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    key_id: Mapped[bytes] = mapped_column(ID, ForeignKey("org_keys.key_id"))
+
+
+class KeyJob(Base):
+    """A re-wrap (or re-encryption) from one org key to another: progress survives a
+    crash, and starting again resumes (the work left is what still depends on the old
+    key)."""
+
+    __tablename__ = "key_jobs"
+    __table_args__ = (_in("kind", KeyJobKind),)
+
+    id: Mapped[bytes] = mapped_column(ID, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    from_key_id: Mapped[bytes] = mapped_column(ID, ForeignKey("org_keys.key_id"))
+    to_key_id: Mapped[bytes] = mapped_column(ID, ForeignKey("org_keys.key_id"))
+    actor: Mapped[str] = mapped_column(String(64))
+    started_on: Mapped[dt.date] = mapped_column(Date)
+    finished_on: Mapped[dt.date | None] = mapped_column(Date)
+    done: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class OrgKeyGrant(Base):
@@ -257,6 +286,31 @@ class ReportKey(Base):
         ID, ForeignKey("org_keys.key_id", ondelete="RESTRICT"), primary_key=True
     )
     sealed: Mapped[SealedDataKey] = mapped_column(CiphertextColumn(SealedDataKey))
+
+
+class ReportPrimaryKey(Base):
+    """Which sealed copy of a report's data key is the one in use.
+
+    The composite foreign key is what makes retiring safe: retiring an org key deletes
+    its sealed copies, which the database refuses while any report's copy in use is one
+    of them (a report whose key is sealed only to that org key). Checked at the end of the
+    statement (NO ACTION), so deleting a whole report still cascades.
+    """
+
+    __tablename__ = "report_primary_keys"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["report_id", "org_key_id"],
+            ["report_keys.report_id", "report_keys.org_key_id"],
+            name="primary_key_is_sealed",
+        ),
+        WITHOUT_ROWID,
+    )
+
+    report_id: Mapped[bytes] = mapped_column(
+        ID, ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True
+    )
+    org_key_id: Mapped[bytes] = mapped_column(ID)
 
 
 class Payload(Base):

@@ -15,7 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake_bot.crypto import EncryptedPayload, PayloadKind, SealedDataKey
 
-from .models import Attachment, Payload, Report, ReportKey, ReportLabel, ReportState
+from .models import (
+    Attachment,
+    Payload,
+    Report,
+    ReportKey,
+    ReportLabel,
+    ReportPrimaryKey,
+    ReportState,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +75,8 @@ async def create_report(
         ReportKey(report_id=report_id, org_key_id=kid, sealed=sealed)
         for kid, sealed in sealed_keys.items()
     )
+    await session.flush()
+    session.add(ReportPrimaryKey(report_id=report_id, org_key_id=next(iter(sealed_keys))))
     await session.flush()
 
 

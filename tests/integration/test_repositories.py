@@ -47,6 +47,7 @@ from intake_bot.storage import keys, reports, staff
 from intake_bot.storage.db import session_factory
 from intake_bot.storage.models import (
     Attachment,
+    CurrentOrgKey,
     Enrolment,
     OrgKey,
     OrgKeyState,
@@ -592,17 +593,24 @@ async def test_summaries_urgent_first_then_newest(sessions: Sessions) -> None:
 # --- Constraints --------------------------------------------------------------------------
 
 
-async def test_a_second_active_org_key_is_refused(sessions: Sessions) -> None:
+async def test_exactly_one_org_key_is_current(sessions: Sessions) -> None:
+    """Several keys may be live during a rotation; the database holds one current key."""
     signer = SigningPrivateKey.generate()
-    first = _org(signer)
+    first, second = _org(signer), _org(signer)
     await _add_org_key(sessions, first, DAY1, active=True)
-    with pytest.raises(IntegrityError):
-        await _add_org_key(sessions, _org(signer), DAY2, active=True)
-    # A retired one is fine, and the active key is unchanged.
+    # A retired one does not move the current key.
     await _add_org_key(sessions, _org(signer), DAY2, active=False)
     async with sessions() as session:
         assert await keys.active_org_key(session) == first.signed
-        assert len(await keys.list_org_keys(session)) == 2
+    # A new active key becomes current; the first stays live (state active).
+    await _add_org_key(sessions, second, DAY2, active=True)
+    async with sessions() as session:
+        assert await keys.active_org_key(session) == second.signed
+        states = {i.key.key_id: i.state.value for i in await keys.list_org_keys(session)}
+    assert states[first.key.key_id] == "active"
+    with pytest.raises(IntegrityError):
+        async with sessions() as session, session.begin():
+            session.add(CurrentOrgKey(id=2, key_id=first.key.key_id))
 
 
 async def test_an_org_key_in_use_cannot_be_deleted(sessions: Sessions) -> None:
@@ -616,11 +624,16 @@ async def test_an_org_key_in_use_cannot_be_deleted(sessions: Sessions) -> None:
             await session.execute(drop_key)
     assert await _count(sessions, OrgKey) == 1
 
-    # Once the report is gone (its sealed keys cascade), the key can go.
+    # Once the report is gone (its sealed keys cascade), only being current keeps it...
     async with sessions() as session, session.begin():
         await session.execute(text("DELETE FROM reports"))
     assert await _count(sessions, ReportKey) == 0
+    with pytest.raises(IntegrityError):
+        async with sessions() as session, session.begin():
+            await session.execute(drop_key)
+    # ...and when no key is current any more, it can go.
     async with sessions() as session, session.begin():
+        await session.execute(text("DELETE FROM current_org_key"))
         await session.execute(drop_key)
     assert await _count(sessions, OrgKey) == 0
 
