@@ -77,7 +77,9 @@ async def add_org_key(
 async def active_org_key(session: AsyncSession) -> SignedOrgKey | None:
     """The current org key as stored: verify it against the pin before encrypting to it."""
     row = await session.scalar(
-        select(OrgKey).join(CurrentOrgKey, CurrentOrgKey.key_id == OrgKey.key_id)
+        select(OrgKey)
+        .join(CurrentOrgKey, CurrentOrgKey.key_id == OrgKey.key_id)
+        .where(OrgKey.state == OrgKeyState.ACTIVE.value)
     )
     return None if row is None else SignedOrgKey(row.public_key, row.signature)
 
