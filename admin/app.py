@@ -20,7 +20,7 @@ from intake_bot.questionnaire import archive
 from intake_bot.questionnaire.loader import load_default, load_file
 from intake_bot.services.keyring import read_pin
 
-from . import security
+from . import rewrap, security
 from .i18n import load_catalogues
 from .rendering import Questionnaires
 from .routes import PERMISSIONS, add_routes
@@ -72,7 +72,14 @@ def create_app(app: App, *, clock: Callable[[], float] = time.monotonic) -> web.
     # The headers again just before any response goes out: streamed downloads and
     # aiohttp's own 500 page never pass back through the middlewares.
     web_app.on_response_prepare.append(security.on_prepare)
+    web_app.on_cleanup.append(_stop_rewrap)
     return web_app
+
+
+async def _stop_rewrap(web_app: web.Application) -> None:
+    """Cancel a re-wrap still running: its open batch rolls back, the job stays open, and
+    the Keys page offers to resume it after the restart."""
+    await rewrap.stop(web_app[STATE].rewrap)
 
 
 async def run_admin(

@@ -25,7 +25,7 @@ class Permission(StrEnum):
     CONTENT = "content"
     """Read content, files and notes; write notes; see the number of files."""
     KEYS = "keys"
-    """Grant keys and (later) rotate them."""
+    """Grant, revoke, rotate, re-wrap and retire keys."""
     ACCOUNTS = "accounts"
     """Add, disable and re-enrol accounts."""
     AUDIT = "audit"

@@ -175,6 +175,10 @@ class SessionStore:
         except DecryptionError:
             return None
 
+    def reseal(self, ticket: Ticket, session: StaffSession, secret: Plaintext) -> None:
+        """Replace the session's vault contents (a key-holder's keys after a rotation)."""
+        session.vault = seal_vault(ticket.vault_key, session.key, secret)
+
     def end(self, session: StaffSession) -> None:
         self._sessions.pop(session.key, None)
 

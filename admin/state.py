@@ -21,11 +21,13 @@ from intake_bot.bootstrap import App
 from intake_bot.crypto import Secret, SigningPublicKey
 from intake_bot.questionnaire.model import Questionnaire
 from intake_bot.services.keyring import Keyring
+from intake_bot.services.rotation import REWRAP_BATCH
 from intake_bot.storage.staff import StaffInfo
 
 from .i18n import Translator
 from .permissions import Permission
 from .rendering import Questionnaires
+from .rewrap import RewrapRun
 from .sessions import SessionStore, StaffSession, Ticket, unpack_keyring
 from .throttle import Backoff
 
@@ -50,6 +52,10 @@ class AdminState:
     pending_totp: dict[bytes, tuple[str, float]] = field(default_factory=dict, repr=False)
     """Enrolment token hash -> (the TOTP secret shown, when): the form shows the same QR
     code again after a mistake; kept in memory only, for an hour at most."""
+    rewrap: RewrapRun | None = None
+    """The re-wrap started from the Keys page (the last one, running or ended): at most
+    one runs per process; cancelled at shutdown."""
+    rewrap_batch: int = REWRAP_BATCH
 
     def form_token(self, pre: str) -> str:
         """The CSRF token of a form shown before login, bound to the pre-login cookie."""

@@ -85,6 +85,7 @@ from intake_bot.storage.models import (
     Report,
     ReportKey,
     ReportLabel,
+    ReportPrimaryKey,
     ReportState,
     Role,
     Staff,
@@ -187,9 +188,23 @@ def _encrypt(
 class Rows:
     reports: list[dict[str, Any]] = field(default_factory=list)
     keys: list[dict[str, Any]] = field(default_factory=list)
+    primary: list[dict[str, Any]] = field(default_factory=list)
     payloads: list[dict[str, Any]] = field(default_factory=list)
     labels: list[dict[str, Any]] = field(default_factory=list)
     files: list[dict[str, Any]] = field(default_factory=list)
+
+
+def seal_report_key(rows: Rows, report_id: bytes, dek: DataKey, org_key: VerifiedOrgKey) -> None:
+    """A report's data key sealed to the org key, and that copy recorded as the one in use
+    (``report_primary_keys``: every report has one; key re-wrap moves reports by it)."""
+    rows.keys.append(
+        {
+            "report_id": report_id,
+            "org_key_id": org_key.key_id,
+            "sealed": seal_data_key(dek, org_key),
+        }
+    )
+    rows.primary.append({"report_id": report_id, "org_key_id": org_key.key_id})
 
 
 def _report(
@@ -227,13 +242,7 @@ def _report(
         }
     )
     dek = DataKey.generate()
-    rows.keys.append(
-        {
-            "report_id": report_id,
-            "org_key_id": org_key.key_id,
-            "sealed": seal_data_key(dek, org_key),
-        }
-    )
+    seal_report_key(rows, report_id, dek, org_key)
     answers = _answers(rng)
     if incomplete:
         # Stopped part way (up to the account at least): a payload per answer and the
@@ -294,10 +303,12 @@ class Loaded:
     """Report ids for the report page, in random order."""
 
 
-async def _insert(connection: AsyncConnection, rows: Rows) -> None:
+async def insert_rows(connection: AsyncConnection, rows: Rows) -> None:
+    """Core inserts of one batch, parents first."""
     for table, values in (
         (Report, rows.reports),
         (ReportKey, rows.keys),
+        (ReportPrimaryKey, rows.primary),
         (Payload, rows.payloads),
         (ReportLabel, rows.labels),
         (Attachment, rows.files),
@@ -317,7 +328,7 @@ async def load_reports(app: App, count: int, staff: list[bytes], seed: int = 1) 
         for n in range(start, min(start + BATCH, count)):
             _report(rng, rows, org_key, today, staff, rare=n % RARE_EVERY == 0)
         async with app.engine.begin() as connection:
-            await _insert(connection, rows)
+            await insert_rows(connection, rows)
         order += [
             (r["urgent"], r["created_on"], r["id"])
             for r in rows.reports

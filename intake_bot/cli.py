@@ -35,17 +35,19 @@ from .crypto import (
     SignatureError,
     SignedOrgKey,
     SigningPublicKey,
+    fingerprint,
     verify_org_key,
 )
 from .demo import demo_code, run_demo
 from .hygiene import harden_process
 from .logging import asyncio_exception_handler, configure_logging
 from .questionnaire.loader import QuestionnaireError
-from .services import ServiceError, accounts, auditing, installation, keyring
+from .services import ServiceError, accounts, auditing, installation, keyring, rotation
+from .services import backup as backups
 from .services.passwords import read_password_file
 from .storage import keys as key_repo
 from .storage import migrate
-from .storage.models import Role
+from .storage.models import OrgKeyState, Role
 from .telegram.app import run_bot
 
 STDIN = "-"
@@ -151,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--fingerprint", required=True, help="NAME's key fingerprint, as they read it to you"
     )
     _add_json(grant)
+    _add_rotation_commands(key_commands)
+    _add_backup_commands(key_commands)
 
     audit_parser = commands.add_parser("audit", help="the audit log")
     audit_commands = audit_parser.add_subparsers(
@@ -179,6 +183,113 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_user_commands(commands.add_parser("users", help="staff accounts"))
     return parser
+
+
+def _add_rotation_commands(key_commands: Any) -> None:
+    """``keys revoke``, ``rotate``, ``rewrap``, ``retire``: each run as a key-holder."""
+
+    def as_keyholder(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--user", required=True, metavar="ME", help="you, a key-holder")
+        parser.add_argument(
+            "--password-file", type=Path, required=True, metavar="F", help="your password"
+        )
+        _add_json(parser)
+
+    revoke = key_commands.add_parser(
+        "revoke",
+        help="take every key grant from a member (then rotate and re-wrap)",
+        description="As the key-holder --user, delete every org-key and signing-key grant "
+        "NAME holds. They may have kept copies of keys or of reports' data keys: follow with "
+        "'intake keys rotate' and 'intake keys rewrap'.",
+    )
+    revoke.add_argument("name", help="the member whose grants go")
+    as_keyholder(revoke)
+    rotate = key_commands.add_parser(
+        "rotate",
+        help="create a new current org key for the old key's holders",
+        description="As the key-holder --user (who must hold the signing key), create a new "
+        "org key signed by the signing key, make it current (new reports are sealed to it), "
+        "grant it to every holder of the old key and start a re-wrap job.",
+    )
+    as_keyholder(rotate)
+    rewrap = key_commands.add_parser(
+        "rewrap",
+        help="seal every report's data key to the new org key (resumable)",
+        description="As the key-holder --user (holding the old and the new key), seal each "
+        "report's data key, drafts included, to the new org key, in small committed batches. "
+        "Interrupted, run it again: it resumes. Data keys stay the same: whoever copied one "
+        "can still read that report (full re-encryption is not available yet). Progress goes "
+        "to standard error.",
+    )
+    as_keyholder(rewrap)
+    rewrap.add_argument(
+        "--batch",
+        type=_positive,
+        default=rotation.REWRAP_BATCH,
+        metavar="N",
+        help=f"advanced: reports per committed transaction (default {rotation.REWRAP_BATCH})",
+    )
+    retire = key_commands.add_parser(
+        "retire",
+        help="retire an old org key once no report depends on it",
+        description="As the key-holder --user, delete every sealed copy and grant of the org "
+        "key KEY and mark it retired, in one transaction. Refused for the current key and "
+        "while any report still depends on KEY alone (run 'intake keys rewrap' first).",
+    )
+    retire.add_argument("key", metavar="KEY", help="the key's id (hex) or fingerprint")
+    as_keyholder(retire)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text}")
+    return value
+
+
+def _add_backup_commands(key_commands: Any) -> None:
+    """``keys export-backup`` and ``keys import-backup``: keys in a passphrase-encrypted file."""
+    export = key_commands.add_parser(
+        "export-backup",
+        help="write every key you hold to a passphrase-encrypted file, to keep offline",
+        description="As the key-holder --user (who must hold the signing key), write the "
+        "signing key and every org key you hold to a new file --out (mode 0600, never "
+        "overwritten), encrypted under the passphrase in --passphrase-file (zxcvbn strength "
+        "4 of 4, not your password). Keep the file offline in two places and the passphrase "
+        "apart from it. The file keeps these keys for as long as it exists, even after they "
+        "are retired.",
+    )
+    export.add_argument("--user", required=True, metavar="NAME", help="you, a key-holder")
+    export.add_argument(
+        "--password-file", type=Path, required=True, metavar="F", help="your password"
+    )
+    export.add_argument(
+        "--passphrase-file", type=Path, required=True, metavar="F", help="the backup passphrase"
+    )
+    export.add_argument(
+        "--out", type=Path, required=True, metavar="FILE", help="the backup file to create"
+    )
+    _add_json(export)
+    restore = key_commands.add_parser(
+        "import-backup",
+        help="grant yourself the keys in a backup file (recovery)",
+        description="As the key-holder --user (for example newly enrolled after every "
+        "key-holder lost their password), grant yourself every key in FILE that this "
+        "installation still uses: the signing key and each org key that exists here, is not "
+        "retired and verifies against the pin. A backup of another installation is refused.",
+    )
+    restore.add_argument("file", type=Path, metavar="FILE", help="the backup file")
+    restore.add_argument("--user", required=True, metavar="NAME", help="you, a key-holder")
+    restore.add_argument(
+        "--password-file", type=Path, required=True, metavar="F", help="your password"
+    )
+    restore.add_argument(
+        "--passphrase-file", type=Path, required=True, metavar="F", help="the backup passphrase"
+    )
+    _add_json(restore)
 
 
 def _add_user_commands(users: argparse.ArgumentParser) -> None:
@@ -260,7 +371,8 @@ async def cmd_init(app: App, args: argparse.Namespace) -> Output:
     warning = (
         f"{done.admin} is the only key-holder and no key backup exists: if this password is "
         "lost, every report is lost. Enrol a second key-holder ('intake users add NAME --role "
-        "keyholder') and grant them the keys ('intake keys grant NAME ...')."
+        "keyholder') and grant them the keys ('intake keys grant NAME ...'), and keep an "
+        "offline key backup ('intake keys export-backup ...')."
     )
     doc = {
         "data_dir": str(app.settings.data_dir),
@@ -379,6 +491,7 @@ async def cmd_keys_list(app: App, _: argparse.Namespace) -> Output:
     pinned = keyring.read_pin(app.settings.signing_key_pin)
     async with app.sessions() as session:
         infos = await key_repo.list_org_keys(session)
+        current = await key_repo.current_key_id(session)
     rows = [
         {
             "id": info.key.key_id.hex(),
@@ -389,6 +502,7 @@ async def cmd_keys_list(app: App, _: argparse.Namespace) -> Output:
             "reports": info.reports,
             "holders": list(info.holders),
             "signature_valid": _signed_by(pinned, info.key),
+            "current": info.key.key_id == current,
         }
         for info in infos
     ]
@@ -396,9 +510,13 @@ async def cmd_keys_list(app: App, _: argparse.Namespace) -> Output:
         "signing_key": {"id": pinned.key_id.hex(), "fingerprint": pinned.fingerprint},
         "keys": rows,
     }
-    lines = [f"Pinned signing key: {pinned.fingerprint}", ""]
+    lines = [
+        f"Pinned signing key: {pinned.fingerprint}",
+        "(* = current: new reports are sealed to it)",
+    ]
     lines += [
-        f"{info.key.key_id.hex()}  {info.key.fingerprint}  {info.state.value:<7}  "
+        ("* " if info.key.key_id == current else "  ")
+        + f"{info.key.key_id.hex()}  {info.key.fingerprint}  {info.state.value:<7}  "
         f"created {info.created_on}  reports {info.reports}  "
         f"holders {', '.join(info.holders) or '-'}"
         + ("" if _signed_by(pinned, info.key) else "  SIGNATURE INVALID: do not use")
@@ -425,6 +543,249 @@ async def cmd_keys_grant(app: App, args: argparse.Namespace) -> Output:
         else f"{done.grantee} already holds every key you hold"
     )
     return doc, text
+
+
+REWRAP_ADVICE = (
+    "Re-wrap keeps each report's data key: whoever copied data keys can still read those "
+    "reports (full re-encryption is not available yet)."
+)
+
+
+async def cmd_keys_revoke(app: App, args: argparse.Namespace) -> Output:
+    await _ensure_current(app)
+    done = await rotation.revoke(app, args.user, read_password_file(args.password_file), args.name)
+    warning = (
+        f"{done.name} may have kept copies of the keys, or of reports' data keys, while they "
+        "had access. Rotate to a new org key ('intake keys rotate') and then re-wrap "
+        f"('intake keys rewrap'). {REWRAP_ADVICE}"
+    )
+    doc = {
+        "name": done.name,
+        "org_grants": done.org_grants,
+        "signing_grant": done.signing_grant,
+        "warnings": [warning],
+    }
+    removed = f"{done.org_grants} org key grant(s)" + (
+        " and the signing key grant" if done.signing_grant else ""
+    )
+    return doc, f"Revoked {done.name}: removed {removed}.\nWARNING: {warning}"
+
+
+async def cmd_keys_rotate(app: App, args: argparse.Namespace) -> Output:
+    await _ensure_current(app)
+    done = await rotation.rotate(app, args.user, read_password_file(args.password_file))
+    doc = {
+        "id": done.key_id.hex(),
+        "fingerprint": done.fingerprint,
+        "previous": {"id": done.previous.hex(), "fingerprint": fingerprint(done.previous)},
+        "granted_to": list(done.granted_to),
+        "to_rewrap": done.to_rewrap,
+    }
+    lines = [
+        f"New org key:   {done.fingerprint}  (id {done.key_id.hex()})",
+        "  it is current: new reports are sealed to it",
+        f"  granted to   {', '.join(done.granted_to)}",
+        f"Previous key:  {fingerprint(done.previous)}  (id {done.previous.hex()})",
+        f"{done.to_rewrap} report(s) wait for re-wrap: run 'intake keys rewrap', then "
+        f"'intake keys retire {done.previous.hex()}'.",
+    ]
+    return doc, "\n".join(lines)
+
+
+class _ProgressBar:
+    """Re-wrap progress on stderr: a bar redrawn in place on a terminal; otherwise one
+    line per batch, or nothing with --json (stdout carries the result either way)."""
+
+    WIDTH = 30
+
+    def __init__(self, quiet: bool) -> None:
+        self.tty = sys.stderr.isatty()
+        self.quiet = quiet and not self.tty
+        self.drawn = False
+        self.last: tuple[int, int] | None = None
+
+    def __call__(self, done: int, left: int) -> None:
+        if self.quiet or self.last == (done, left):
+            return
+        self.last = (done, left)
+        total = done + left
+        share = done / total if total else 1.0
+        if self.tty:
+            filled = round(share * self.WIDTH)
+            bar = "#" * filled + "-" * (self.WIDTH - filled)
+            sys.stderr.write(f"\rre-wrap [{bar}] {done}/{total} {share:4.0%}")
+            self.drawn = True
+        else:
+            sys.stderr.write(f"re-wrap: {done}/{total} reports\n")
+        sys.stderr.flush()
+
+    def end(self) -> None:
+        if self.drawn:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+            self.drawn = False
+
+
+async def _retirable(app: App) -> list[bytes]:
+    """Live org keys that are not current and that no report depends on any more."""
+    async with app.sessions() as session:
+        current = await key_repo.current_key_id(session)
+        return [
+            info.key.key_id
+            for info in await key_repo.list_org_keys(session)
+            if info.state is OrgKeyState.ACTIVE
+            and info.key.key_id != current
+            and await key_repo.depending_only_on(session, info.key.key_id) == 0
+        ]
+
+
+async def cmd_keys_rewrap(app: App, args: argparse.Namespace) -> Output:
+    await _ensure_current(app)
+    bar = _ProgressBar(quiet=args.json)
+    try:
+        done = await rotation.rewrap(
+            app,
+            args.user,
+            read_password_file(args.password_file),
+            progress=bar,
+            batch=args.batch,
+        )
+    finally:
+        bar.end()
+    retirable = await _retirable(app)
+    doc = {
+        "moved": done.moved,
+        "jobs": done.jobs,
+        "left": done.left,
+        "retirable": [{"id": k.hex(), "fingerprint": fingerprint(k)} for k in retirable],
+    }
+    if done.jobs == 0:
+        text = "nothing to re-wrap: no re-wrap job is open"
+    else:
+        text = f"re-wrapped {done.moved} report(s) in {done.jobs} job(s); {done.left} left" + (
+            "" if done.left else "; done"
+        )
+    text += "".join(
+        f"\nno report depends on key {fingerprint(k)} any more: "
+        f"'intake keys retire {k.hex()}' retires it"
+        for k in retirable
+    )
+    return doc, text
+
+
+async def cmd_keys_retire(app: App, args: argparse.Namespace) -> Output:
+    await _ensure_current(app)
+    done = await rotation.retire(app, args.user, read_password_file(args.password_file), args.key)
+    doc = {
+        "id": done.key_id.hex(),
+        "fingerprint": done.fingerprint,
+        "state": OrgKeyState.RETIRED.value,
+        "sealed_copies_removed": done.sealed_copies_removed,
+    }
+    text = (
+        f"Retired key {done.fingerprint}: {done.sealed_copies_removed} sealed data key "
+        "copies and every grant of it are deleted. Key backups made earlier still hold it."
+    )
+    return doc, text
+
+
+BACKUP_WARNING = (
+    "Store this file offline, in two places, and its passphrase apart from it. Whoever has "
+    "both can read every report these keys open, and the file keeps the keys even after "
+    "they are retired: destroy old backups after retiring a key that leaked."
+)
+
+MAX_BACKUP_BYTES = 1024 * 1024
+"""Far above any real backup (a few hundred bytes per key): a larger file is not one."""
+
+
+def _create_private(path: Path) -> int:
+    """A new file only its owner can read; never an existing one (or a symlink)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise ServiceError(f"{path} exists: refusing to overwrite it") from None
+    except OSError as exc:
+        raise ServiceError(f"cannot create {path} ({exc.strerror})") from None
+    os.fchmod(fd, 0o600)
+    return fd
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.fsync(fd)
+
+
+async def cmd_keys_export_backup(app: App, args: argparse.Namespace) -> Output:
+    await _ensure_current(app)
+    password = read_password_file(args.password_file)
+    passphrase = read_password_file(args.passphrase_file)
+    fd = _create_private(args.out)
+    try:
+        done = await backups.export_backup(app, args.user, password, passphrase)
+        await asyncio.to_thread(_write_all, fd, done.blob)
+    except BaseException as exc:
+        os.close(fd)
+        args.out.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise ServiceError(f"cannot write {args.out} ({exc.strerror})") from None
+        raise
+    os.close(fd)
+    doc = {
+        "file": str(args.out),
+        "created": done.created.isoformat(),
+        "signing_key": {"fingerprint": done.signing_fingerprint},
+        "org_keys": [
+            {"id": k.key_id, "fingerprint": k.fingerprint, "state": k.state} for k in done.org_keys
+        ],
+        "warnings": [BACKUP_WARNING],
+    }
+    lines = [
+        f"Key backup written to {args.out} (readable by you only). It holds:",
+        f"  signing key  {done.signing_fingerprint}",
+        *(f"  org key      {k.fingerprint}  ({k.state}, id {k.key_id})" for k in done.org_keys),
+        f"WARNING: {BACKUP_WARNING}",
+    ]
+    return doc, "\n".join(lines)
+
+
+def _read_backup(path: Path) -> bytes:
+    try:
+        with path.open("rb") as file:
+            blob = file.read(MAX_BACKUP_BYTES + 1)
+    except FileNotFoundError:
+        raise ServiceError(f"backup file {path} does not exist") from None
+    except OSError as exc:
+        raise ServiceError(f"cannot read backup file {path} ({exc.strerror})") from None
+    if len(blob) > MAX_BACKUP_BYTES:
+        raise ServiceError(f"{path} is not an intake key backup (far too large)")
+    return blob
+
+
+async def cmd_keys_import_backup(app: App, args: argparse.Namespace) -> Output:
+    await _ensure_current(app)
+    password = read_password_file(args.password_file)
+    passphrase = read_password_file(args.passphrase_file)
+    blob = await asyncio.to_thread(_read_backup, args.file)
+    done = await backups.import_backup(app, args.user, password, blob, passphrase)
+    doc = {
+        "name": done.name,
+        "org_keys": list(done.org_keys),
+        "signing_key": done.signing_key,
+        "skipped": [{"id": s.key_id, "reason": s.reason} for s in done.skipped],
+    }
+    granted = [f"org key {fingerprint(bytes.fromhex(k))} (id {k})" for k in done.org_keys]
+    if done.signing_key:
+        granted.append("the signing key")
+    lines = [
+        f"Granted {done.name}: " + ", ".join(granted)
+        if granted
+        else f"{done.name} already holds every usable key in the backup"
+    ]
+    lines += [f"  skipped {s.key_id}: {s.reason}" for s in done.skipped]
+    return doc, "\n".join(lines)
 
 
 async def cmd_audit_verify(app: App, args: argparse.Namespace) -> Output:
@@ -565,6 +926,12 @@ _COMMANDS: dict[tuple[str, str | None], Command] = {
     ("demo", None): cmd_demo,
     ("keys", "list"): cmd_keys_list,
     ("keys", "grant"): cmd_keys_grant,
+    ("keys", "revoke"): cmd_keys_revoke,
+    ("keys", "rotate"): cmd_keys_rotate,
+    ("keys", "rewrap"): cmd_keys_rewrap,
+    ("keys", "retire"): cmd_keys_retire,
+    ("keys", "export-backup"): cmd_keys_export_backup,
+    ("keys", "import-backup"): cmd_keys_import_backup,
     ("audit", "verify"): cmd_audit_verify,
     ("audit", "export-head"): cmd_audit_export,
     ("users", "add"): cmd_users_add,

@@ -5,9 +5,14 @@ Everything secret is a :class:`Secret` (or :class:`Plaintext`), everything stora
 public key raises the one opaque :class:`DecryptionError`; a bad signature raises
 :class:`SignatureError`. See ARCHITECTURE.md, "Cryptography", for the design and each
 function's docstring for its contract.
+
+.. warning:: :func:`seal_backup` writes private keys into a file that anyone with its
+   passphrase can open, for as long as the file exists: retiring or rotating a key later
+   does not reach a backup made before. Keep backups offline and the passphrase apart.
 """
 
 from ._audit import GENESIS_HASH, chain_hash, sign_audit_head, verify_audit_head
+from ._backup import BACKUP_KDF_CEILING, BACKUP_MAGIC, open_backup, seal_backup
 from ._encoding import FORMAT_VERSION, encode_fields
 from ._ephemeral import (
     boot_tag,
@@ -84,6 +89,8 @@ from ._secret import (
 from ._vault import VAULT_KEY_BYTES, new_vault_key, open_vault, seal_vault
 
 __all__ = [
+    "BACKUP_KDF_CEILING",
+    "BACKUP_MAGIC",
     "CHUNK_BYTES",
     "FORMAT_VERSION",
     "GENESIS_HASH",
@@ -138,6 +145,7 @@ __all__ = [
     "new_vault_key",
     "next_handle_key",
     "normalise_receipt",
+    "open_backup",
     "open_data_key",
     "open_draft_box",
     "open_org_grant",
@@ -151,6 +159,7 @@ __all__ = [
     "receipt_reply_key",
     "record_count",
     "reporter_handle",
+    "seal_backup",
     "seal_data_key",
     "seal_draft_box",
     "seal_vault",

@@ -17,19 +17,23 @@ MAX_LENGTH = 256
 """zxcvbn's matching is super-linear; longer inputs gain nothing and cost seconds."""
 
 
-def check_strength(password: Secret, user_inputs: list[str]) -> None:
-    """Raise :class:`ServiceError` unless the password scores at least :data:`MIN_SCORE`."""
+def check_strength(
+    password: Secret, user_inputs: list[str], *, min_score: int = MIN_SCORE, what: str = "password"
+) -> None:
+    """Raise :class:`ServiceError` unless the password scores at least ``min_score``
+    (:data:`MIN_SCORE` unless told; a key backup's passphrase needs 4). ``what`` names it in
+    the message."""
     try:
         text = password.reveal().decode("utf-8")
     except UnicodeDecodeError:
-        raise ServiceError("the password is not valid UTF-8 text") from None
+        raise ServiceError(f"the {what} is not valid UTF-8 text") from None
     if len(text) > MAX_LENGTH:
-        raise ServiceError(f"the password is longer than {MAX_LENGTH} characters")
+        raise ServiceError(f"the {what} is longer than {MAX_LENGTH} characters")
     result = zxcvbn(text, user_inputs=user_inputs)
-    if result["score"] < MIN_SCORE:
+    if result["score"] < min_score:
         hint = result["feedback"].get("warning") or "use a longer passphrase of unrelated words"
         raise ServiceError(
-            f"the password is too weak (strength {result['score']} of 4, needs {MIN_SCORE}): "
+            f"the {what} is too weak (strength {result['score']} of 4, needs {min_score}): "
             f"{hint.rstrip('.')}."
         )
 

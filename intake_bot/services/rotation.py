@@ -39,7 +39,7 @@ from intake_bot.crypto import (
 from intake_bot.storage import audit
 from intake_bot.storage import keys as key_repo
 from intake_bot.storage import staff as staff_repo
-from intake_bot.storage.models import KeyJobKind, OrgKeyState
+from intake_bot.storage.models import KeyJob, KeyJobKind, OrgKeyState
 
 from .errors import ServiceError
 from .keyring import Keyring, read_pin, unlock
@@ -185,7 +185,7 @@ async def rewrap_with(
     pinned = read_pin(app.settings.signing_key_pin)
     moved_total = 0
     async with app.sessions() as session:
-        jobs = await key_repo.open_jobs(session, KeyJobKind.REWRAP)
+        jobs = _chain_order(await key_repo.open_jobs(session, KeyJobKind.REWRAP))
     for job in jobs:
         old = ring.org_keys.get(job.from_key_id)
         if old is None or job.to_key_id not in ring.org_keys:
@@ -234,6 +234,21 @@ async def rewrap_with(
     return Rewrapped(moved_total, len(jobs), remaining)
 
 
+def _chain_order(jobs: list[KeyJob]) -> list[KeyJob]:
+    """Open jobs oldest rotation first (A->B before B->C), whatever their start dates: a
+    later job run first would finish with nothing to move, and the earlier one would then
+    leave its reports on a key no job moves them off."""
+    by_target = {job.to_key_id: job for job in jobs}
+
+    def depth(job: KeyJob) -> int:
+        steps = 0
+        while (earlier := by_target.get(job.from_key_id)) is not None and steps < len(jobs):
+            job, steps = earlier, steps + 1
+        return steps
+
+    return sorted(jobs, key=depth)
+
+
 @dataclass(frozen=True, slots=True)
 class Retired:
     key_id: bytes
@@ -259,6 +274,13 @@ async def retire(app: App, name: str, password: Secret, key_text: str) -> Retire
             raise ServiceError(f"key {fingerprint(key_id)} is retired already")
         if await key_repo.current_key_id(session) == key_id:
             raise ServiceError("the current key cannot be retired: rotate first")
+        if any(
+            job.to_key_id == key_id for job in await key_repo.open_jobs(session, KeyJobKind.REWRAP)
+        ):
+            raise ServiceError(
+                f"a re-wrap to key {fingerprint(key_id)} is still open: "
+                "run 'intake keys rewrap' first"
+            )
         waiting = await key_repo.depending_only_on(session, key_id)
         if waiting:
             raise ServiceError(

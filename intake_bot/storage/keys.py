@@ -36,6 +36,8 @@ class OrgKeyInfo:
     retired_on: dt.date | None
     reports: int
     holders: tuple[str, ...]
+    retired_by: str | None = None
+    """The name of the member who retired it (None while live, or if unrecorded)."""
 
 
 async def add_signing_key(session: AsyncSession, public: SigningPublicKey, day: dt.date) -> None:
@@ -75,11 +77,20 @@ async def add_org_key(
 
 
 async def active_org_key(session: AsyncSession) -> SignedOrgKey | None:
-    """The current org key as stored: verify it against the pin before encrypting to it."""
+    """The current org key as stored: verify it against the pin before encrypting to it.
+
+    The pointer is read FOR SHARE (PostgreSQL; SQLite's BEGIN IMMEDIATE serialises
+    anyway): a rotation waits for transactions sealing to the old key to commit, so the
+    re-wrap that follows sees their reports instead of finishing without them (its job
+    closed, the old key then impossible to retire). Read alone, not joined: a locking
+    read re-checked after the rotation commits must see the new key."""
+    key_id = await session.scalar(
+        select(CurrentOrgKey.key_id).where(CurrentOrgKey.id == 1).with_for_update(read=True)
+    )
+    if key_id is None:
+        return None
     row = await session.scalar(
-        select(OrgKey)
-        .join(CurrentOrgKey, CurrentOrgKey.key_id == OrgKey.key_id)
-        .where(OrgKey.state == OrgKeyState.ACTIVE.value)
+        select(OrgKey).where(OrgKey.key_id == key_id, OrgKey.state == OrgKeyState.ACTIVE.value)
     )
     return None if row is None else SignedOrgKey(row.public_key, row.signature)
 
@@ -101,7 +112,11 @@ async def list_org_keys(session: AsyncSession) -> list[OrgKeyInfo]:
         .order_by(Staff.name)
     ):
         holders.setdefault(kid, []).append(name)
-    rows = await session.scalars(select(OrgKey).order_by(OrgKey.created_on.desc()))
+    rows = await session.execute(
+        select(OrgKey, Staff.name)
+        .outerjoin(Staff, Staff.id == OrgKey.retired_by)
+        .order_by(OrgKey.created_on.desc())
+    )
     return [
         OrgKeyInfo(
             key=SignedOrgKey(row.public_key, row.signature),
@@ -110,8 +125,9 @@ async def list_org_keys(session: AsyncSession) -> list[OrgKeyInfo]:
             retired_on=row.retired_on,
             reports=counts.get(row.key_id, 0),
             holders=tuple(holders.get(row.key_id, ())),
+            retired_by=retired_by,
         )
-        for row in rows
+        for row, retired_by in rows
     ]
 
 

@@ -277,7 +277,7 @@ class ReportKey(Base):
     """A report's data key sealed to one org key; the org key cannot go while it is used."""
 
     __tablename__ = "report_keys"
-    __table_args__ = (WITHOUT_ROWID,)
+    __table_args__ = (Index("report_keys_by_key", "org_key_id"), WITHOUT_ROWID)
 
     report_id: Mapped[bytes] = mapped_column(
         ID, ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True
@@ -304,6 +304,7 @@ class ReportPrimaryKey(Base):
             ["report_keys.report_id", "report_keys.org_key_id"],
             name="primary_key_is_sealed",
         ),
+        Index("report_primary_keys_by_key", "org_key_id", "report_id"),
         WITHOUT_ROWID,
     )
 

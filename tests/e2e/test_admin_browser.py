@@ -363,12 +363,14 @@ def test_a_new_keyholder_enrols_is_granted_the_keys_and_triages_a_report_from_th
         )
         page.get_by_role("link", name="Keys").click()
         expect(page.get_by_role("heading", name="Grant the keys to a key-holder")).to_be_visible()
-        page.get_by_label("Key-holder", exact=True).select_option("zaur")
-        page.get_by_label("Their fingerprint, as they read it to you").fill(
+        # The Keys page has several forms, each asking for the password: use the grant one.
+        grant = page.get_by_role("region", name="Grant the keys to a key-holder")
+        grant.get_by_label("Key-holder", exact=True).select_option("zaur")
+        grant.get_by_label("Their fingerprint, as they read it to you").fill(
             zaur.fingerprint.replace(" ", "").lower()
         )
-        page.get_by_label("Your password (to confirm)").fill(FIRST_PASSWORD.reveal().decode())
-        page.get_by_role("button", name="Grant").click()
+        grant.get_by_label("Your password (to confirm)").fill(FIRST_PASSWORD.reveal().decode())
+        grant.get_by_role("button", name="Grant").click()
         expect(page.get_by_role("status")).to_contain_text(
             "zaur now holds the organisation keys you hold (1 newly granted)"
         )

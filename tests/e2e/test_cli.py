@@ -32,7 +32,18 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from intake_bot.crypto import OrgPrivateKey, SigningPrivateKey, parse_pin
+from intake_bot.bootstrap import open_app
+from intake_bot.config import load_settings
+from intake_bot.crypto import (
+    DecryptionError,
+    OrgPrivateKey,
+    PayloadKind,
+    Plaintext,
+    Secret,
+    SigningPrivateKey,
+    parse_pin,
+)
+from intake_bot.services import keyring, reports
 from intake_bot.storage.migrate import head_revision
 
 pytestmark = pytest.mark.slow
@@ -195,6 +206,48 @@ def init_admin(cli: Cli, name: str = "amina") -> dict[str, Any]:
     return doc
 
 
+def add_keyholder(cli: Cli, name: str, password: str, granter_pw: Path) -> str:
+    """Invite, enrol and grant a key-holder; returns their key fingerprint."""
+    token = cli.run("users", "add", name, "--role", "keyholder", "--json").json()["token"]
+    pw = cli.secret_file(f"{name}.pw", password + "\n")
+    fp: str = cli.run("users", "enrol", token, "--password-file", str(pw), "--json").json()[
+        "key_fingerprint"
+    ]
+    grant = ("keys", "grant", name, "--user", "amina", "--password-file", str(granter_pw))
+    assert_ok(cli.run(*grant, "--fingerprint", fp))
+    return fp
+
+
+async def add_reports(cli: Cli, texts: list[str]) -> list[bytes]:
+    """Reports written in this process through the services, as the bot writes them."""
+    settings = load_settings(cli.env({"INTAKE_RUNTIME_DIR": str(cli.root / "runtime")}))
+    pinned = keyring.read_pin(settings.signing_key_pin)
+    ids = []
+    async with open_app(settings) as app, app.sessions() as session, session.begin():
+        for text_ in texts:
+            report = await reports.start_report(session, pinned)
+            await reports.save_payload(
+                session, report, PayloadKind.ANSWER, Plaintext(text_.encode())
+            )
+            ids.append(report.report_id)
+    return ids
+
+
+async def read_reports(cli: Cli, name: str, password: str, ids: list[bytes]) -> list[str]:
+    """Each report's answer as the key-holder ``name`` opens it now (unlock, data key)."""
+    settings = load_settings(cli.env({"INTAKE_RUNTIME_DIR": str(cli.root / "runtime")}))
+    out = []
+    async with open_app(settings) as app, app.sessions() as session:
+        ring = await keyring.unlock(
+            session, name, Secret(password.encode()), settings.kdf_profile.floor
+        )
+        for report_id in ids:
+            dek = await reports.report_key(session, ring, report_id)
+            [(_, _, plain)] = await reports.read_payloads(session, dek, report_id)
+            out.append(plain.reveal().decode())
+    return out
+
+
 # --- flows on both databases ----------------------------------------------------------
 
 
@@ -348,6 +401,111 @@ async def test_invite_enrol_and_list_members(cli: Cli) -> None:
         assert_recent_date(member["created"])
 
 
+async def test_revoke_rotate_rewrap_retire(cli: Cli) -> None:
+    init = await asyncio.to_thread(init_admin, cli)
+    old_key = init["org_key"]
+    admin_pw = cli.root / "admin.pw"
+    me = ("--user", "amina", "--password-file", str(admin_pw))
+    farid_fp = await asyncio.to_thread(add_keyholder, cli, "farid", MEMBER_PASSWORD, admin_pw)
+    texts = [f"account {i}" for i in range(5)]
+    ids = await add_reports(cli, texts)
+    assert await read_reports(cli, "farid", MEMBER_PASSWORD, ids) == texts
+
+    # Revoke: farid's password still unlocks his account, but it opens no report.
+    revoked = (await cli.arun("keys", "revoke", "farid", *me, "--json")).json()
+    assert revoked["name"] == "farid"
+    assert (revoked["org_grants"], revoked["signing_grant"]) == (1, True)
+    [warning] = revoked["warnings"]
+    for advice in ("kept copies", "intake keys rotate", "intake keys rewrap", "not available"):
+        assert advice in warning, warning
+    with pytest.raises(DecryptionError):
+        await read_reports(cli, "farid", MEMBER_PASSWORD, ids[:1])
+    [key] = (await cli.arun("keys", "list", "--json")).json()["keys"]
+    assert key["holders"] == ["amina"]
+    # Granted again (after checking his fingerprint), he reads them again.
+    grant = ("keys", "grant", "farid", *me)
+    assert_error(await cli.arun(*grant, "--fingerprint", init["admin"]["key_fingerprint"]))
+    assert_ok(await cli.arun(*grant, "--fingerprint", farid_fp))
+    assert await read_reports(cli, "farid", MEMBER_PASSWORD, ids) == texts
+    again = await cli.arun("keys", "revoke", "farid", *me)
+    assert_ok(again)
+    assert "Revoked farid" in again.stdout
+    assert "intake keys rotate" in again.stdout
+    assert "intake keys rewrap" in again.stdout
+    farid_pw = cli.root / "farid.pw"
+    errors = await asyncio.gather(
+        cli.arun("keys", "revoke", "amina", *me),
+        cli.arun("keys", "revoke", "nobody", *me),
+        cli.arun("keys", "revoke", "amina", "--user", "farid", "--password-file", str(farid_pw)),
+        cli.arun("keys", "rotate", "--user", "farid", "--password-file", str(farid_pw)),
+        cli.arun("keys", "rotate", "--user", "amina", "--password-file", str(farid_pw)),
+    )
+    assert_error(errors[0], "your own")
+    assert_error(errors[1], "no member named nobody")
+    assert_error(errors[2], "only holder")
+    assert_error(errors[3], "farid does not hold the signing key")
+    assert_error(errors[4], "wrong password")
+
+    # Rotate: a new current key, for amina alone now; five reports wait for re-wrap.
+    rotated = (await cli.arun("keys", "rotate", *me, "--json")).json()
+    assert KEY_ID.fullmatch(rotated["id"]), rotated
+    assert FINGERPRINT.fullmatch(rotated["fingerprint"]), rotated
+    assert rotated["id"] != old_key["id"]
+    assert rotated["previous"] == {"id": old_key["id"], "fingerprint": old_key["fingerprint"]}
+    assert rotated["granted_to"] == ["amina"]
+    assert rotated["to_rewrap"] == 5
+    [late] = await add_reports(cli, ["after the rotation"])
+    listed = {k["id"]: k for k in (await cli.arun("keys", "list", "--json")).json()["keys"]}
+    assert {k: v["current"] for k, v in listed.items()} == {
+        rotated["id"]: True,
+        old_key["id"]: False,
+    }
+    assert listed[rotated["id"]]["reports"] == 1  # the late report alone, so far
+    assert listed[old_key["id"]]["reports"] == 5
+    table = (await cli.arun("keys", "list")).stdout
+    assert f"* {rotated['id']}" in table, table
+    assert f"  {old_key['id']}" in table, table
+
+    # Retire: refused for the current key, and for the old one until the re-wrap is done.
+    early, current = await asyncio.gather(
+        cli.arun("keys", "retire", old_key["id"], *me),
+        cli.arun("keys", "retire", rotated["fingerprint"], *me),
+    )
+    assert_error(early, "5 reports still depend only on key", "intake keys rewrap")
+    assert_error(current, "current key cannot be retired")
+
+    rewrapped = await cli.arun("keys", "rewrap", *me, "--batch", "2", "--json")
+    assert rewrapped.json() == {
+        "moved": 5,
+        "jobs": 1,
+        "left": 0,
+        "retirable": [{"id": old_key["id"], "fingerprint": old_key["fingerprint"]}],
+    }
+    nothing = await cli.arun("keys", "rewrap", *me)
+    assert_ok(nothing)
+    assert nothing.stdout.startswith("nothing to re-wrap"), nothing
+    assert f"intake keys retire {old_key['id']}" in nothing.stdout
+
+    retired = (await cli.arun("keys", "retire", old_key["fingerprint"], *me, "--json")).json()
+    assert retired == {
+        "id": old_key["id"],
+        "fingerprint": old_key["fingerprint"],
+        "state": "retired",
+        "sealed_copies_removed": 5,
+    }
+    listed = {k["id"]: k for k in (await cli.arun("keys", "list", "--json")).json()["keys"]}
+    assert listed[old_key["id"]]["state"] == "retired"
+    assert listed[old_key["id"]]["holders"] == []
+    assert listed[old_key["id"]]["reports"] == 0
+    assert listed[rotated["id"]]["reports"] == 6
+    assert await read_reports(cli, "amina", ADMIN_PASSWORD, [*ids, late]) == [
+        *texts,
+        "after the rotation",
+    ]
+    twice = await cli.arun("keys", "retire", old_key["id"].upper(), *me)
+    assert_error(twice, "retired already")
+
+
 async def test_migrate_then_init(cli: Cli) -> None:
     head = head_revision()
     first = await cli.arun("migrate")
@@ -490,6 +648,10 @@ def test_usage_errors(sqlite_cli: Cli) -> None:
         ("frobnicate",),
         ("users", "frobnicate"),
         (),
+        ("keys", "rewrap", "--user", "amina", "--password-file", "pw", "--batch", "0"),
+        ("keys", "rewrap", "--user", "amina", "--password-file", "pw", "--batch", "x"),
+        ("keys", "retire", "--user", "amina", "--password-file", "pw"),  # which key?
+        ("keys", "rotate", "--user", "amina"),  # missing --password-file
     ]
     for result in concurrently(*(partial(sqlite_cli.run, *args) for args in commands)):
         assert_error(result, "usage", code=2)
@@ -504,6 +666,10 @@ def test_help(sqlite_cli: Cli) -> None:
         (): set(),
         ("init",): {"--admin", "--password-file", "--json"},
         ("keys", "list"): {"--json"},
+        ("keys", "revoke"): {"--user", "--password-file", "--json"},
+        ("keys", "rotate"): {"--user", "--password-file", "--json"},
+        ("keys", "rewrap"): {"--user", "--password-file", "--json", "--batch"},
+        ("keys", "retire"): {"--user", "--password-file", "--json"},
         ("users", "add"): {"--role", "--json"},
         ("users", "enrol"): {"--password-file", "--json"},
     }
@@ -575,6 +741,89 @@ def test_keys_grant_checks_the_fingerprint(sqlite_cli: Cli) -> None:
     assert (len(done["org_keys"]), done["signing_key"]) == (1, True)
     [key] = sqlite_cli.run("keys", "list", "--json").json()["keys"]
     assert key["holders"] == ["amina", "farid"]
+
+
+def test_rewrap_progress_and_two_rotations_in_a_row(sqlite_cli: Cli) -> None:
+    cli = sqlite_cli
+    first = init_admin(cli)["org_key"]
+    me = ("--user", "amina", "--password-file", str(cli.root / "admin.pw"))
+    texts = [f"report {i}" for i in range(5)]
+    ids = asyncio.run(add_reports(cli, texts))
+    middle = cli.run("keys", "rotate", *me, "--json").json()
+    last = cli.run("keys", "rotate", *me, "--json").json()
+    assert middle["to_rewrap"] == 5
+    assert last["previous"]["id"] == middle["id"]
+    assert last["to_rewrap"] == 0  # the reports use the first key, not the middle one
+    # No report depends on the middle key, but the open re-wrap to it would move some there.
+    assert_error(
+        cli.run("keys", "retire", middle["id"], *me), "re-wrap to key", "intake keys rewrap"
+    )
+
+    # Not a terminal, no --json: one progress line per batch on stderr, the summary on stdout.
+    done = cli.run("keys", "rewrap", *me, "--batch", "2")
+    assert done.returncode == 0, done
+    assert done.stderr.splitlines() == [
+        "re-wrap: 0/5 reports",
+        "re-wrap: 2/5 reports",
+        "re-wrap: 4/5 reports",
+        "re-wrap: 5/5 reports",
+        # the second job, from the middle key to the last: the same five again
+        "re-wrap: 0/5 reports",
+        "re-wrap: 2/5 reports",
+        "re-wrap: 4/5 reports",
+        "re-wrap: 5/5 reports",
+    ], done
+    assert done.stdout.splitlines()[0] == "re-wrapped 10 report(s) in 2 job(s); 0 left; done"
+    for key in (first, middle):
+        assert f"intake keys retire {key['id']}" in done.stdout, done
+    for key in (first, middle):
+        assert_ok(cli.run("keys", "retire", key["id"], *me))
+    listed = {k["id"]: k for k in cli.run("keys", "list", "--json").json()["keys"]}
+    assert {k: (v["state"], v["reports"]) for k, v in listed.items()} == {
+        first["id"]: ("retired", 0),
+        middle["id"]: ("retired", 0),
+        last["id"]: ("active", 5),
+    }
+    assert asyncio.run(read_reports(cli, "amina", ADMIN_PASSWORD, ids)) == texts
+
+
+def test_rewrap_draws_a_bar_on_a_terminal(sqlite_cli: Cli) -> None:
+    cli = sqlite_cli
+    init_admin(cli)
+    me = ("--user", "amina", "--password-file", str(cli.root / "admin.pw"))
+    asyncio.run(add_reports(cli, ["a", "b", "c"]))
+    assert_ok(cli.run("keys", "rotate", *me))
+    controller, terminal = os.openpty()
+    try:
+        done = subprocess.run(
+            [*COMMAND, "keys", "rewrap", *me, "--batch", "1", "--json"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            env=cli.env(),
+            cwd=cli.root,
+            timeout=60,
+            check=False,
+        )
+        os.close(terminal)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # EIO: the terminal's other side is closed and drained
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        os.close(controller)
+    assert done.returncode == 0, drawn
+    assert json.loads(done.stdout)["moved"] == 3  # stdout holds the JSON alone
+    frames = drawn.decode().replace("\r\n", "\n").split("\r")
+    assert frames[0] == "", drawn  # every frame starts by returning to the line's start
+    assert frames[1].startswith("re-wrap [" + "-" * 30 + "] 0/3"), drawn
+    assert frames[-1] == "re-wrap [" + "#" * 30 + "] 3/3 100%\n", drawn
+    assert len(frames) == 5, drawn  # 0, 1, 2, 3 of 3
 
 
 def test_enrol_prints_recovery_codes_once(sqlite_cli: Cli) -> None:

@@ -64,6 +64,10 @@ def form(route: Route, world: World, who: str | None, index: int) -> list[tuple[
         "report-unlink": [("other", world.other)],
         "report-note": [("note", f"note {index}")],
         "keys-grant": [("grantee", "kamala"), ("fingerprint", "0000"), ("password", own)],
+        "keys-revoke": [("member", "spare"), ("password", own)],
+        "keys-rotate": [("password", own)],
+        "keys-rewrap": [("password", own)],
+        "keys-retire": [("key", "0" * 32), ("password", own)],
         "accounts-add": [("name", f"new{index}"), ("role", "reviewer"), ("password", own)],
         "accounts-disable": [("name", "spare"), ("password", own)],
         "accounts-reenrol": [("name", "spare"), ("password", own)],
@@ -97,6 +101,11 @@ ALLOWED: dict[str, set[int]] = {
     "file-image": {200},
     "keys": {200},
     "keys-grant": {400},
+    "keys-revoke": {400},
+    "keys-rotate": {200},
+    # Starts the re-wrap (303), or finds one running (409) or nothing left to do (400).
+    "keys-rewrap": {303, 400, 409},
+    "keys-retire": {400},
     "accounts": {200},
     "accounts-add": {200},
     "accounts-disable": {200},
@@ -105,8 +114,8 @@ ALLOWED: dict[str, set[int]] = {
     "audit-head": {200},
 }
 """What an allowed request gets: the page, a redirect after a change, or the form's own
-refusal of deliberately wrong input (a wrong password, a fingerprint that does not match)
-— never 403."""
+refusal of deliberately wrong input (a wrong password, a fingerprint that does not match,
+a member without keys, a key that does not exist) — never 403."""
 
 ROLES: dict[str, frozenset[Role]] = {
     "admin": frozenset({Role.ADMIN}),

@@ -16,6 +16,7 @@ from admin.routes import ROUTES, Route
 from admin.state import PRE_COOKIE
 from intake_bot.bootstrap import App
 from intake_bot.services import accounts
+from intake_bot.storage import keys as key_repo
 from intake_bot.storage.models import Role
 
 from .harness import (
@@ -92,6 +93,9 @@ async def test_every_post_route_refuses_a_missing_or_foreign_token(
     found = re.search(r"<code>([A-Z2-7 ]{16,})</code>", enrol_page)
     assert found is not None
     enrol_code = pyotp.TOTP(found.group(1).replace(" ", "")).now()
+    async with app.sessions() as session:
+        first_key = await key_repo.current_key_id(session)
+    assert first_key is not None
 
     forms: dict[str, Fields] = {
         "login": [("name", first.name), ("password", first.password)],
@@ -117,6 +121,11 @@ async def test_every_post_route_refuses_a_missing_or_foreign_token(
             ("fingerprint", kamala.fingerprint),
             ("password", first.password),
         ],
+        # Revoke kamala (granted just before), rotate, re-wrap, retire the first key.
+        "keys-revoke": [("member", "kamala"), ("password", first.password)],
+        "keys-rotate": [("password", first.password)],
+        "keys-rewrap": [("password", first.password)],
+        "keys-retire": [("key", first_key.hex()), ("password", first.password)],
         "accounts-add": [("name", "zaur"), ("role", "reviewer"), ("password", first.password)],
         "accounts-disable": [("name", "bob"), ("password", first.password)],
         "accounts-reenrol": [("name", "rena"), ("password", first.password)],
@@ -203,6 +212,12 @@ async def test_every_post_route_refuses_a_missing_or_foreign_token(
     order = [r for r in POST_ROUTES if r.name not in last and r.permission is not Permission.PUBLIC]
     order += sorted((r for r in POST_ROUTES if r.name in last), key=lambda r: last.index(r.name))
     for route in order:
+        if route.name == "keys-retire":
+            run = site.state.rewrap
+            assert run is not None
+            assert run.task is not None
+            await run.task  # the re-wrap started by the form before
+            assert run.finished
         state_before = await snapshot(app)
         response = await member.post(
             path_of(route, report),

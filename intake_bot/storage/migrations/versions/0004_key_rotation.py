@@ -51,6 +51,11 @@ def upgrade() -> None:
         "SELECT 1 FROM report_keys AS other WHERE other.report_id = rk.report_id "
         "AND other.org_key_id < rk.org_key_id)"
     )
+    # Re-wrap walks the reports still using a key, and retire deletes a key's copies.
+    op.create_index(
+        "report_primary_keys_by_key", "report_primary_keys", ["org_key_id", "report_id"]
+    )
+    op.create_index("report_keys_by_key", "report_keys", ["org_key_id"])
     op.create_table(
         "key_jobs",
         sa.Column("id", sa.LargeBinary(length=16), nullable=False),
@@ -70,6 +75,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("key_jobs")
+    op.drop_index("report_keys_by_key", table_name="report_keys")
+    op.drop_index("report_primary_keys_by_key", table_name="report_primary_keys")
     op.drop_table("report_primary_keys")
     op.create_index(
         "one_active_org_key",
