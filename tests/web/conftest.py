@@ -16,6 +16,7 @@ from intake_bot.bootstrap import App, open_app
 from intake_bot.config import Settings
 
 from .harness import Member, install
+from .support import FakeClock, Site
 
 
 @pytest.fixture
@@ -41,3 +42,19 @@ async def client(app: App, first: Member) -> AsyncIterator[TestClient[Any, Any]]
     server = TestServer(create_app(app))
     async with TestClient(server, cookie_jar=CookieJar(unsafe=True)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """The admin's clock, moved by hand (throttles, session limits)."""
+    return FakeClock()
+
+
+@pytest.fixture
+async def site(app: App, first: Member, clock: FakeClock) -> AsyncIterator[Site]:
+    """One admin application on the fake clock, with as many clients as a test needs."""
+    served = Site(app, clock)
+    try:
+        yield served
+    finally:
+        await served.close()

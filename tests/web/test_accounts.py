@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import AsyncIterator
 
 import pyotp
 import pytest
@@ -35,20 +34,6 @@ from .support import (
 
 WRONG = "not my password at all 5521"
 _LINK = re.compile(r"/enrol/([0-9a-f]{64})")
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def site(app: App, first: Member, clock: FakeClock) -> AsyncIterator[Site]:
-    served = Site(app, clock)
-    try:
-        yield served
-    finally:
-        await served.close()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import io
 import logging
 import secrets
 import unicodedata
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,20 +43,6 @@ from .support import (
 )
 
 WRONG = "not the password at all 4411"
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def site(app: App, first: Member, clock: FakeClock) -> AsyncIterator[Site]:
-    served = Site(app, clock)
-    try:
-        yield served
-    finally:
-        await served.close()
 
 
 def retry_after(response: ClientResponse) -> int:

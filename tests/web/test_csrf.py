@@ -6,10 +6,8 @@ the same forms with the right token do what they say."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import pyotp
-import pytest
 
 from admin.permissions import Permission
 from admin.routes import ROUTES, Route
@@ -44,20 +42,6 @@ ENROL_PASSWORD = "juniper quarry velvet oboe 1977"
 REFUSED = "This form has expired"
 
 Fields = list[tuple[str, str]]
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def site(app: App, first: Member, clock: FakeClock) -> AsyncIterator[Site]:
-    served = Site(app, clock)
-    try:
-        yield served
-    finally:
-        await served.close()
 
 
 def pre_cookie(client: Client) -> str:

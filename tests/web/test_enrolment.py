@@ -9,7 +9,6 @@ import asyncio
 import datetime as dt
 import html
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pyotp
@@ -47,20 +46,6 @@ _SECRET = re.compile(r"<code>([A-Z2-7 ]{16,})</code>")
 _QR = re.compile(r'<img src="(data:image/svg\+xml[^"]+)"')
 _CODES = re.compile(r'<ul class="codes">(.*?)</ul>', re.S)
 _FINGERPRINT = re.compile(r'<p class="fingerprint"><code>([^<]+)</code>')
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def site(app: App, first: Member, clock: FakeClock) -> AsyncIterator[Site]:
-    served = Site(app, clock)
-    try:
-        yield served
-    finally:
-        await served.close()
 
 
 @pytest.fixture

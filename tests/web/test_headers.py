@@ -4,7 +4,6 @@ language switch's redirect, which must stay on this site."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from http.cookies import SimpleCookie
 from typing import Any
@@ -28,20 +27,6 @@ EXPECTED_CSP = (
 )
 DOWNLOAD_CSP = "sandbox; default-src 'none'"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 500
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def site(app: App, first: Member, clock: FakeClock) -> AsyncIterator[Site]:
-    served = Site(app, clock)
-    try:
-        yield served
-    finally:
-        await served.close()
 
 
 def check_headers(response: ClientResponse, where: str, *, csp: str = EXPECTED_CSP) -> None:

@@ -9,7 +9,6 @@ import asyncio
 import datetime as dt
 import html
 import re
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import update
@@ -37,20 +36,6 @@ from .support import (
 
 WRONG = "not my password at all 5521"
 KEY_FORMS = ("/keys/revoke", "/keys/rotate", "/keys/rewrap", "/keys/retire")
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def site(app: App, first: Member, clock: FakeClock) -> AsyncIterator[Site]:
-    served = Site(app, clock)
-    try:
-        yield served
-    finally:
-        await served.close()
 
 
 @pytest.fixture

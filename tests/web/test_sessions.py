@@ -4,8 +4,6 @@ A password change needs the current password and re-wraps the key-holder's key."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from sqlalchemy import select, update
 
@@ -37,20 +35,6 @@ from .support import (
 NEW_PASSWORD = "marble otter kiln saffron 2031"
 IDLE = 15 * 60
 LIFETIME = 8 * 3600
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def site(app: App, first: Member, clock: FakeClock) -> AsyncIterator[Site]:
-    served = Site(app, clock)
-    try:
-        yield served
-    finally:
-        await served.close()
 
 
 async def keyring_of(app: App, name: str, password: str) -> Keyring:
